@@ -1,0 +1,177 @@
+"""Typed settings, read from the environment in one place.
+
+Every boundary (Kafka, topics, windows, S3, MLflow, the local stack) has one
+frozen pydantic-settings class. Variables use the ``RCA_`` prefix, except the
+standard MLflow and AWS variables, which keep their usual names so existing
+tooling works. CLI flags override by passing keyword arguments.
+Nothing here reads a file from the current directory.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _frozen(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="ignore")
+
+
+class KafkaSettings(BaseSettings):
+    """Connection to the Kafka cluster; feeds confluent-kafka and Faust alike."""
+
+    model_config = _frozen("RCA_KAFKA_")
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    client_id: str = "openstack-rca"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    def confluent_config(self) -> dict[str, str]:
+        """librdkafka properties for confluent-kafka clients."""
+        conf = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "client.id": self.client_id,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            conf["sasl.username"] = self.sasl_username
+        if self.sasl_password:
+            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_cafile:
+            conf["ssl.ca.location"] = self.ssl_cafile
+        if self.ssl_certfile:
+            conf["ssl.certificate.location"] = self.ssl_certfile
+        if self.ssl_keyfile:
+            conf["ssl.key.location"] = self.ssl_keyfile
+        return conf
+
+
+class TopicSettings(BaseSettings):
+    """Topic names (DESIGN.md defaults) and their partition counts."""
+
+    model_config = _frozen("RCA_TOPIC_")
+
+    logs: str = "openstack.logs"
+    results: str = "rca.results"
+    control: str = "rca.control"
+    control_events: str = "rca.control.events"
+    dlq: str = "openstack.logs.dlq"
+
+    def partitions(self) -> dict[str, int]:
+        return {self.logs: 6, self.results: 6, self.control: 1, self.control_events: 1, self.dlq: 1}
+
+
+class WorkerSettings(BaseSettings):
+    """Windowing and worker behaviour (DESIGN.md, 'Windows and sessions')."""
+
+    model_config = _frozen("RCA_WORKER_")
+
+    app_id: str = "openstack-rca-worker"
+    window_seconds: float = Field(60.0, gt=0)
+    allowed_lateness_seconds: float = Field(30.0, ge=0)
+    idle_timeout_seconds: float = Field(5.0, gt=0)
+    max_open_windows: int = Field(10_000, gt=0)
+    max_events_per_window: int = Field(5_000, gt=0)
+    max_message_bytes: int = Field(1_000_000, gt=0)
+    web_port: int = 6066
+
+
+class S3Settings(BaseSettings):
+    """S3 endpoint and bucket; credentials only through boto3's standard chain."""
+
+    model_config = _frozen("RCA_S3_")
+
+    endpoint_url: str | None = Field(
+        None, validation_alias=AliasChoices("RCA_S3_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL")
+    )
+    region: str = "us-east-1"
+    bucket: str = "openstack-rca"
+
+
+class MLflowSettings(BaseSettings):
+    """Tracking: standard MLflow variables plus experiment/model names."""
+
+    model_config = _frozen("RCA_MLFLOW_")
+
+    tracking_uri: str | None = Field(
+        None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "RCA_MLFLOW_TRACKING_URI")
+    )
+    experiment_name: str = "openstack_rca"
+    registered_model_name: str = "openstack-rca"
+    auto_log: bool = True
+
+
+class StackSettings(BaseSettings):
+    """The local development stack started by `rca stack up`."""
+
+    model_config = _frozen("RCA_STACK_")
+
+    state_dir: Path = PROJECT_ROOT / ".state"
+    cache_dir: Path = PROJECT_ROOT / ".cache"
+    kafka_version: str = "4.1.1"
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    s3proxy_version: str = "2.6.0"
+    s3_port: int = 19000
+    mlflow_port: int = 15000
+    access_key: str = "rca-local"
+    secret_key: SecretStr = SecretStr("rca-local-secret")
+
+
+class Settings:
+    """All boundaries together; each part is read from the environment once."""
+
+    def __init__(self) -> None:
+        self.kafka = KafkaSettings()
+        self.topics = TopicSettings()
+        self.worker = WorkerSettings()
+        self.s3 = S3Settings()
+        self.mlflow = MLflowSettings()
+        self.stack = StackSettings()
+
+    def masked(self) -> dict[str, dict[str, object]]:
+        """Everything, with secrets shown as '**********' (for `rca config show`)."""
+        out: dict[str, dict[str, object]] = {}
+        for name in ("kafka", "topics", "worker", "s3", "mlflow", "stack"):
+            part = getattr(self, name)
+            out[name] = {
+                k: ("**********" if isinstance(v, SecretStr) else (str(v) if isinstance(v, Path) else v))
+                for k, v in part.model_dump().items()
+            }
+        return out
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings. Tests that change the environment call cache_clear()."""
+    return Settings()
+
+
+def env_names() -> set[str]:
+    """Every environment variable name the settings read (for compose checks)."""
+    names: set[str] = set()
+    for cls in (KafkaSettings, TopicSettings, WorkerSettings, S3Settings, MLflowSettings, StackSettings):
+        prefix = cls.model_config.get("env_prefix", "")
+        for fname, finfo in cls.model_fields.items():
+            alias = finfo.validation_alias
+            if isinstance(alias, AliasChoices):
+                names.update(str(a) for a in alias.choices)
+            else:
+                names.add(f"{prefix}{fname}".upper())
+    return names
+
+
+__all__ = ["Settings", "get_settings", "env_names", "PROJECT_ROOT"]
