@@ -1,0 +1,139 @@
+"""Subcommands of `rca`. Each `add_*` registers one subcommand and its handler."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from config.settings import get_settings
+from producers.readers import InputError
+from schemas import SchemaError
+
+USER_ERRORS: tuple[type[BaseException], ...] = (InputError, SchemaError, ValueError, RuntimeError, OSError)
+
+
+def _out(text: str) -> None:
+    """Command output (not logging) goes to stdout."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+# -- stack -----------------------------------------------------------------
+def add_stack(sub) -> None:
+    p = sub.add_parser("stack", help="start/stop the local Kafka + S3 + MLflow stack",
+                       description="Local stack on loopback: Kafka (KRaft), s3proxy, MLflow server.")
+    p.add_argument("action", choices=["up", "down", "status", "env"])
+    p.set_defaults(func=cmd_stack)
+
+
+def cmd_stack(args) -> int:
+    from devstack import stack
+
+    settings = get_settings()
+    if args.action == "up":
+        pids = stack.up(settings)
+        _out(" ".join(f"{k}={v}" for k, v in pids.items()))
+        _out(f"environment: source {settings.stack.state_dir / 'stack.env'}")
+    elif args.action == "down":
+        stopped = stack.down(settings)
+        _out("stopped: " + (", ".join(stopped) or "nothing was running"))
+    elif args.action == "status":
+        status = stack.status(settings)
+        for name, pid in status.items():
+            _out(f"{name:8} {'running (pid %d)' % pid if pid else 'stopped'}")
+        return 0 if all(status.values()) else 3
+    else:
+        for k, v in stack.env(settings).items():
+            _out(f"export {k}={v}")
+    return 0
+
+
+# -- config ----------------------------------------------------------------
+def add_config(sub) -> None:
+    p = sub.add_parser("config", help="show the effective settings (secrets masked)")
+    p.add_argument("action", choices=["show"])
+    p.set_defaults(func=lambda a: _out(json.dumps(get_settings().masked(), indent=2, default=str)))
+
+
+# -- publish ---------------------------------------------------------------
+def add_publish(sub) -> None:
+    p = sub.add_parser("publish", help="publish log files to openstack.logs",
+                       description="Read files/folders (plain, .gz, .bz2, .xz; '-' for stdin), parse oslo.log "
+                                   "records and produce them as log events.")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--follow", action="store_true", help="keep reading files as they grow")
+    p.add_argument("--rate", type=float, default=None, help="at most N events per second")
+    p.add_argument("--topic", default=None, help="topic (default: RCA_TOPIC_LOGS or openstack.logs)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_publish)
+
+
+def cmd_publish(args) -> int:
+    from producers.publish import events_from_paths, publish
+
+    if args.rate is not None and args.rate <= 0:
+        raise ValueError("--rate must be positive")
+    settings = get_settings()
+    topic = args.topic or settings.topics.logs
+    report = publish(events_from_paths(args.paths, follow=args.follow), settings.kafka, topic,
+                     rate=args.rate, progress=not args.no_progress)
+    _out(f"published {report.delivered} of {report.events} events to {topic}")
+    if report.failed:
+        print(f"rca publish: error: {report.failed} deliveries failed: {'; '.join(report.errors)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# -- worker ----------------------------------------------------------------
+def add_worker(sub) -> None:
+    p = sub.add_parser("worker", help="run the streaming worker (Faust app)",
+                       description="Consume openstack.logs, window events, publish RCA results to rca.results.")
+    p.add_argument("--window", type=float, default=None, help="window size in seconds (default 60)")
+    p.add_argument("--lateness", type=float, default=None, help="allowed lateness in seconds (default 30)")
+    p.add_argument("--idle-timeout", type=float, default=None, help="close windows after N quiet seconds")
+    p.set_defaults(func=cmd_worker)
+
+
+def cmd_worker(args) -> int:
+    from consumers.app import run_worker
+    from consumers.pipeline import Pipeline
+
+    settings = get_settings()
+    overrides = {k: v for k, v in (("window_seconds", args.window), ("allowed_lateness_seconds", args.lateness),
+                                   ("idle_timeout_seconds", args.idle_timeout)) if v is not None}
+    if overrides:
+        settings.worker = settings.worker.model_copy(update=overrides)
+    run_worker(settings, Pipeline(settings.worker))
+    return 0
+
+
+# -- results ---------------------------------------------------------------
+def add_results(sub) -> None:
+    p = sub.add_parser("results", help="read RCA results from rca.results")
+    p.add_argument("--follow", action="store_true", help="keep waiting for new results")
+    p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    p.add_argument("--since", default=None, help="only results produced after T (e.g. 1h, 2026-11-26T15:00Z)")
+    p.add_argument("--incidents", action="store_true", help="only windows judged to be incidents")
+    p.set_defaults(func=cmd_results)
+
+
+def cmd_results(args) -> int:
+    from cli.timeparse import parse_time
+    from consumers.results import HEADER, format_row, read_results
+
+    settings = get_settings()
+    since_ms = int(parse_time(args.since) * 1000) if args.since else None
+    if not args.json:
+        _out(HEADER)
+    count = 0
+    for r in read_results(settings.kafka, settings.topics.results, follow=args.follow, since_ms=since_ms):
+        if args.incidents and not r.get("is_incident"):
+            continue
+        count += 1
+        _out(json.dumps(r) if args.json else format_row(r))
+    if not args.json:
+        _out(f"{count} results")
+    return 0
+
+
+REGISTRY = [add_stack, add_config, add_publish, add_worker, add_results]

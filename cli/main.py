@@ -1,0 +1,45 @@
+"""The `rca` command: one entry point, a subcommand per use.
+
+Kept to argument handling and output: each subcommand calls into the
+packages (devstack, producers, consumers, engine, tracking). Errors users can
+cause (bad paths, bad input, unreachable services) end with one line on
+stderr and a non-zero exit, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from cli import commands
+
+log = logging.getLogger("rca")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rca", description="Streaming root-cause analysis for OpenStack logs.")
+    p.add_argument("--log-level", default=os.environ.get("RCA_LOG_LEVEL", "INFO"),
+                   help="logging level (default INFO, env RCA_LOG_LEVEL)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in commands.REGISTRY:
+        register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except commands.USER_ERRORS as exc:
+        print(f"rca {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

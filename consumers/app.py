@@ -1,0 +1,103 @@
+"""The Faust app of `rca worker`: openstack.logs -> windows -> rca.results.
+
+Delivery is at-least-once end to end (DESIGN.md): the agent runs with
+concurrency 1 and manual acks (`stream.noack()`); an input message is acked
+only after the result of every window it fed (or its dead letter) has been
+acknowledged by the broker, and Faust commits only offsets below the first
+unacked one. Concurrency stays at 1 because of faust-streaming's known issue
+of committing past in-flight events when an agent runs concurrently; scale
+out with more worker processes (partitions), not with agent concurrency.
+"""
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+
+import faust
+
+import schemas
+from config.settings import KafkaSettings, Settings
+from consumers.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def broker_credentials(cfg: KafkaSettings):
+    """The same Kafka security settings confluent-kafka gets, in Faust's terms."""
+    context = None
+    if cfg.security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=cfg.ssl_cafile)
+        if cfg.ssl_certfile:
+            context.load_cert_chain(cfg.ssl_certfile, cfg.ssl_keyfile)
+    if cfg.security_protocol.startswith("SASL"):
+        password = cfg.sasl_password.get_secret_value() if cfg.sasl_password else None
+        return faust.SASLCredentials(username=cfg.sasl_username, password=password,
+                                     mechanism=cfg.sasl_mechanism or "PLAIN", ssl_context=context)
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def build_app(settings: Settings, pipeline: Pipeline) -> faust.App:
+    brokers = ";".join(f"kafka://{b}" for b in settings.kafka.bootstrap_servers.split(","))
+    app = faust.App(
+        settings.worker.app_id,
+        broker=brokers,
+        broker_credentials=broker_credentials(settings.kafka),
+        broker_client_id=settings.kafka.client_id,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=False,
+        topic_disable_leader=True,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+    )
+    topics = settings.topics
+    logs_topic = app.topic(topics.logs, key_type=bytes, value_type=bytes)
+    results_topic = app.topic(topics.results, key_type=bytes, value_type=bytes)
+    dlq_topic = app.topic(topics.dlq, key_type=bytes, value_type=bytes)
+
+    async def publish(windows) -> None:
+        """Send results, wait for the broker's acks, then ack the inputs."""
+        if not windows:
+            return
+        futures = [await results_topic.send(key=w.id.encode(), value=schemas.encode(pipeline.result(w)))
+                   for w in windows]
+        for fut in futures:
+            await fut
+        for w in windows:
+            for token in w.tokens:
+                token.ack()
+
+    @app.agent(logs_topic, concurrency=1)
+    async def ingest(stream):
+        async for event in stream.noack().events():
+            msg = event.message
+            letter, closed = pipeline.handle(msg.value, msg.key, msg.topic, msg.partition, msg.offset,
+                                             msg.timestamp and int(msg.timestamp * 1000), event)
+            if letter is not None:
+                fut = await dlq_topic.send(key=msg.key, value=schemas.encode(letter))
+                await fut
+                event.ack()
+            await publish(closed)
+
+    @app.timer(interval=max(0.2, settings.worker.idle_timeout_seconds / 5))
+    async def close_idle_windows():
+        await publish(pipeline.windows.expire_idle(time.monotonic()))
+
+    @app.timer(interval=10.0)
+    async def report():
+        log.info("worker metrics %s open_windows=%d late=%d", pipeline.counters.snapshot(),
+                 len(pipeline.windows), pipeline.windows.late_total)
+
+    return app
+
+
+def run_worker(settings: Settings, pipeline: Pipeline, loglevel: str = "INFO") -> None:
+    """Run until SIGTERM/SIGINT (blocking)."""
+    app = build_app(settings, pipeline)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+    worker.execute_from_commandline()

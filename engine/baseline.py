@@ -1,0 +1,101 @@
+"""The baseline window analyzer: honest counting, no learned model.
+
+Used by the worker until a production model is registered (and by
+`--fast-mode`-style fallbacks). It reports what is plainly in the window:
+level counts, the services involved, the most frequent templates and the
+first error. It calls a window an incident only when it holds an ERROR or
+CRITICAL record *with a traceback*: healthy clouds log plain errors too
+(DESIGN.md), so a bare ERROR line alone is weak evidence.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from schemas.log_event import LogEvent, format_timestamp
+
+ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
+
+
+@dataclass(slots=True)
+class MinedEvent:
+    """A parsed event with its template (what windows hold)."""
+
+    event: LogEvent
+    template_id: str
+    template: str
+
+
+def _subsystem(service: str | None, logger: str | None) -> str:
+    if logger:
+        return logger.split(".", 1)[0]
+    if service:
+        return service.split("-", 1)[0]
+    return "unknown"
+
+
+def analyze_window(items: list[MinedEvent]) -> dict:
+    """Summary and (at most one) root-cause candidate for one window."""
+    levels = Counter(m.event.level or "UNKNOWN" for m in items)
+    services = sorted({m.event.service for m in items if m.event.service})
+    templates = Counter((m.template_id, m.template) for m in items)
+    errors = [m.event for m in items if m.event.level in ERROR_LEVELS]
+    errors.sort(key=lambda e: e.timestamp or 0.0)
+    first = errors[0] if errors else None
+    with_trace = [e for e in errors if e.exception_type or e.frames]
+    n = max(len(items), 1)
+    score = min(1.0, (len(errors) + 2 * len(with_trace)) / n)
+    root_causes = []
+    if with_trace:
+        origin = with_trace[0]
+        module = origin.frames[-1].file if origin.frames else origin.logger
+        root_causes.append({
+            "rank": 1,
+            "subsystem": _subsystem(origin.service, origin.logger),
+            "service": origin.service,
+            "module": _module_from_path(module) if module else None,
+            "category": "error",
+            "score": round(score, 4),
+            "first_seen": format_timestamp(origin.timestamp) if origin.timestamp else None,
+            "evidence": [origin.raw[:2000]],
+            "request_ids": sorted({e.request_id for e in with_trace if e.request_id}),
+            "instance_ids": sorted({e.instance_id for e in with_trace if e.instance_id}),
+            "recommendation": "Inspect the traceback of the first error; the baseline analyzer does not rank causes.",
+        })
+    return {
+        "levels": dict(levels),
+        "services": services,
+        "templates": [
+            {"template_id": tid, "template": text, "count": count}
+            for (tid, text), count in templates.most_common(10)
+        ],
+        "first_error": None if first is None else {
+            "time": format_timestamp(first.timestamp) if first.timestamp else None,
+            "service": first.service,
+            "logger": first.logger,
+            "message": first.message[:1000],
+        },
+        "is_incident": bool(with_trace),
+        "anomaly_score": round(score, 4),
+        "root_causes": root_causes,
+        "incidents": [{"start": root_causes[0]["first_seen"], "summary": with_trace[0].message[:200]}]
+        if with_trace else [],
+    }
+
+
+def _module_from_path(path: str) -> str:
+    """'/opt/stack/nova/nova/compute/manager.py' -> 'nova.compute.manager'; a logger stays as it is."""
+    if not path.endswith(".py"):
+        return path
+    parts = path[:-3].strip("/").split("/")
+    # keep from the last occurrence of a top-level package that repeats (repo/pkg/...)
+    for i in range(len(parts) - 1):
+        if parts[i] == parts[i + 1]:
+            parts = parts[i + 1:]
+            break
+    else:
+        for i, p in enumerate(parts):
+            if p in ("site-packages", "dist-packages"):
+                parts = parts[i + 1:]
+                break
+    return ".".join(parts)
