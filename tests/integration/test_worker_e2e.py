@@ -80,7 +80,7 @@ def test_results_per_window_and_dead_letters(stack, topics, start_worker, loghub
 
     # Lateness larger than the input's span: windows close only when the stream goes quiet,
     # so the set of windows is exactly what the input defines whatever the partition order.
-    worker = start_worker(RCA_WORKER_ALLOWED_LATENESS_SECONDS="100000000", RCA_WORKER_IDLE_TIMEOUT_SECONDS="3",
+    worker = start_worker(RCA_WORKER_ALLOWED_LATENESS_SECONDS="1e10", RCA_WORKER_IDLE_TIMEOUT_SECONDS="3",
                           RCA_WORKER_MAX_MESSAGE_BYTES="20000")
 
     def check_alive():
