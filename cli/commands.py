@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from config.settings import get_settings
 from producers.readers import InputError
@@ -136,4 +137,46 @@ def cmd_results(args) -> int:
     return 0
 
 
-REGISTRY = [add_stack, add_config, add_publish, add_worker, add_results]
+# -- bench -----------------------------------------------------------------
+def add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="benchmarks that print figures (no asserts)")
+    bsub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    e2e = bsub.add_parser("e2e", help="publish N events through a worker on the real broker")
+    e2e.add_argument("--events", type=int, default=20_000)
+    e2e.add_argument("--window", type=float, default=10.0, help="window size (s) for the run")
+    e2e.set_defaults(func=cmd_bench_e2e)
+    parse = bsub.add_parser("parse", help="parse + template mining lines/s on one core")
+    parse.add_argument("files", nargs="*", metavar="FILE", help="log files (default: the Loghub sample)")
+    parse.add_argument("--repeat", type=int, default=5)
+    parse.add_argument("--accuracy", metavar="STRUCTURED_CSV", help="also print Loghub grouping accuracy")
+    parse.add_argument("--memory", type=int, metavar="N", default=0,
+                       help="also stream N synthetic lines with ever-new values and report memory")
+    parse.set_defaults(func=cmd_bench_parse)
+
+
+def cmd_bench_e2e(args) -> int:
+    from cli.bench_e2e import run
+
+    if args.events <= 0:
+        raise ValueError("--events must be positive")
+    _out(json.dumps(run(args.events, window=args.window), indent=2))
+    return 0
+
+
+def cmd_bench_parse(args) -> int:
+    from engine.bench_parse import LOGHUB_SAMPLE, bench_memory, bench_parse, grouping_accuracy
+
+    files = args.files or [str(LOGHUB_SAMPLE)]
+    for f in files:
+        if not Path(f).is_file():
+            raise InputError(f"{f}: no such file")
+    out = {"parse": bench_parse(files, repeat=args.repeat)}
+    if args.accuracy:
+        out["grouping_accuracy"] = round(grouping_accuracy(args.accuracy), 4)
+    if args.memory:
+        out["memory"] = bench_memory(args.memory, seed_path=files[0])
+    _out(json.dumps(out, indent=2))
+    return 0
+
+
+REGISTRY = [add_stack, add_config, add_publish, add_worker, add_results, add_bench]

@@ -60,17 +60,24 @@ def build_app(settings: Settings, pipeline: Pipeline) -> faust.App:
     results_topic = app.topic(topics.results, key_type=bytes, value_type=bytes)
     dlq_topic = app.topic(topics.dlq, key_type=bytes, value_type=bytes)
 
+    def ack_on_delivery(window):
+        def callback(fut) -> None:
+            if fut.exception() is None:  # delivered: its inputs may now be committed
+                for token in window.tokens:
+                    token.ack()
+            else:  # not delivered: leave inputs unacked so they are consumed again after restart
+                log.error("result %s not delivered: %s", window.id, fut.exception())
+        return callback
+
     async def publish(windows) -> None:
-        """Send results, wait for the broker's acks, then ack the inputs."""
-        if not windows:
-            return
-        futures = [await results_topic.send(key=w.id.encode(), value=schemas.encode(pipeline.result(w)))
-                   for w in windows]
-        for fut in futures:
-            await fut
+        """Queue results; each window's inputs are acked by the broker's delivery callback.
+
+        Not awaiting each delivery inline keeps the agent consuming while the
+        producer batches; offsets still advance only past acked inputs.
+        """
         for w in windows:
-            for token in w.tokens:
-                token.ack()
+            await results_topic.send(key=w.id.encode(), value=schemas.encode(pipeline.result(w)),
+                                     callback=ack_on_delivery(w))
 
     @app.agent(logs_topic, concurrency=1)
     async def ingest(stream):
@@ -79,9 +86,8 @@ def build_app(settings: Settings, pipeline: Pipeline) -> faust.App:
             letter, closed = pipeline.handle(msg.value, msg.key, msg.topic, msg.partition, msg.offset,
                                              msg.timestamp and int(msg.timestamp * 1000), event)
             if letter is not None:
-                fut = await dlq_topic.send(key=msg.key, value=schemas.encode(letter))
-                await fut
-                event.ack()
+                await dlq_topic.send(key=msg.key, value=schemas.encode(letter),
+                                     callback=lambda fut, ev=event: fut.exception() is None and ev.ack())
             await publish(closed)
 
     @app.timer(interval=max(0.2, settings.worker.idle_timeout_seconds / 5))

@@ -11,7 +11,7 @@ from importlib import resources
 from typing import Any
 
 import orjson
-from jsonschema import Draft202012Validator
+import fastjsonschema
 
 SCHEMA_NAMES = ("log_event", "rca_result", "control_command", "control_event", "dead_letter")
 
@@ -28,20 +28,30 @@ def schema(name: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=None)
-def _validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(schema(name))
+def _validator(name: str):
+    """The schema compiled to Python by fastjsonschema.
+
+    The worker validates every message, and compiled validation is about
+    fifty times faster than jsonschema's interpreter (measured on log events),
+    which alone held the worker to ~2,500 events/s.
+    """
+    return fastjsonschema.compile(schema(name))
 
 
 def validate(name: str, obj: Any) -> None:
     """Raise SchemaError with the first problem found (path and message)."""
-    error = next(iter(_validator(name).iter_errors(obj)), None)
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        raise SchemaError(f"{name}: {where}: {error.message}")
+    try:
+        _validator(name)(obj)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        raise SchemaError(f"{name}: {exc.message}") from None
 
 
 def is_valid(name: str, obj: Any) -> bool:
-    return _validator(name).is_valid(obj)
+    try:
+        _validator(name)(obj)
+    except fastjsonschema.JsonSchemaValueException:
+        return False
+    return True
 
 
 def encode(obj: Any) -> bytes:

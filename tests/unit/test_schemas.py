@@ -34,3 +34,12 @@ def test_log_event_model_round_trips_through_its_schema():
         again = event.to_dict()
         schemas.validate("log_event", again)
         assert LogEvent.from_dict(again) == event
+
+
+@pytest.mark.parametrize("name", schemas.SCHEMA_NAMES)
+def test_schema_files_are_valid_json_schema(name):
+    from jsonschema import Draft7Validator
+
+    Draft7Validator.check_schema(schemas.schema(name))
+    for example in schemas.examples(name, "valid"):
+        assert Draft7Validator(schemas.schema(name)).is_valid(example)
