@@ -9,6 +9,8 @@ if ! rca --log-level WARNING stack status >/dev/null 2>&1; then started=1; fi
 rca --log-level WARNING stack up
 cleanup() { if [ "$started" = 1 ]; then rca --log-level WARNING stack down; fi; }
 trap cleanup EXIT
+# shellcheck disable=SC1091
+source .state/stack.env
 set +e
 python -m pytest "$@"
 rc=$?
