@@ -54,6 +54,8 @@ def build_app(settings: Settings, pipeline: Pipeline) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         stream_wait_empty=False,
+        broker_session_timeout=settings.worker.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.worker.session_timeout_seconds / 3),
     )
     topics = settings.topics
     logs_topic = app.topic(topics.logs, key_type=bytes, value_type=bytes)

@@ -55,6 +55,7 @@ class WorkerProcess:
     """`rca worker` in its own process, as operators run it."""
 
     def __init__(self, env: dict[str, str], log_path) -> None:
+        self.group = env.get("RCA_WORKER_APP_ID", "")
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "worker"], cwd=PROJECT_ROOT,
