@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from config.settings import get_settings
-from producers.readers import InputError
+from engine.readers import InputError
 from schemas import SchemaError
 
 USER_ERRORS: tuple[type[BaseException], ...] = (InputError, SchemaError, ValueError, RuntimeError, OSError)

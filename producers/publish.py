@@ -18,7 +18,7 @@ import schemas
 from config.settings import KafkaSettings
 from engine.parsing import RecordGrouper, service_from_source
 from producers.kafka import make_producer
-from producers.readers import expand, read_lines
+from engine.readers import expand, read_lines
 from schemas.log_event import LogEvent
 
 log = logging.getLogger(__name__)
