@@ -1,0 +1,449 @@
+"""Online log-template mining with stable template ids.
+
+Why not drain3: on the Loghub OpenStack sample drain3 with generic masks
+groups only 30% of the lines correctly and runs at 50k-100k lines/s. It
+merges by token similarity, so "VM Paused" and "VM Resumed", or GET and
+DELETE requests, fall into one template, while it walks a parse tree in
+Python for every line. This miner is Drain-like (clusters are grouped by
+token count, templates generalise online) but decides differently:
+
+1. Masking first. Each whitespace token that holds a variable - it contains
+   a digit (numbers, ids, uuids, hex, ips, times, versions), is a path
+   (starts with ``/``) or a URL - becomes ``<*>`` (``key=<*>`` keeps the
+   key). Masking never changes the number of tokens, so parameters line
+   up with template tokens. Tokens are masked through a bounded cache
+   (``_TokenMasker``): split and dict lookups run in C, about twice as fast
+   as a regex pass over the message.
+2. Exact cache. Most lines' masked tokens were seen before: an LRU cache
+   (``functools.lru_cache``, C speed) maps them straight to their cluster.
+   Only a miss (under 1% of the lines of the dev set) scans the clusters of
+   the same length.
+3. Word tokens are constants. Two token sequences join only if, position by
+   position, they are equal or one side is ``<*>``. A word-only difference
+   ("GET"/"POST", "Paused"/"Resumed") makes a new template, because in
+   system logs such words usually name the event. When more than
+   ``max_word_variants`` distinct words have been seen at the same
+   positions of otherwise compatible templates, those positions are
+   variables after all (task names, lock names): the templates are merged
+   and the slot becomes ``<*>``. This bounds the number of templates.
+
+No rule here knows about OpenStack: the same masks serve any log format.
+
+Template ids are ints assigned on creation (1, 2, ...). Generalising a
+template never changes its id; when a template becomes general enough to
+cover another one, the two merge: the older id survives and the newer one
+becomes an alias of it (``resolve``). The whole state is plain data
+(``to_state``/``save``) and survives a round trip with the same ids and
+match results.
+"""
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+__all__ = ["TemplateMiner", "MatchResult", "WILDCARD", "mask", "mask_token"]
+
+WILDCARD = "<*>"
+STATE_VERSION = 1
+
+_has_digit = re.compile(r"\d").search
+_MAX_CACHED_TOKEN = 128  # longer tokens (blobs) are masked every time, not cached
+
+
+def mask_token(token: str) -> str:
+    """``<*>`` if the token is a variable, ``key=<*>`` for a variable value,
+    else the token itself.
+
+    A variable contains a digit (numbers, ids, uuids, hex, ips, times,
+    versions), or is a path (starts with ``/``, maybe after a quote or
+    bracket) or a URL.
+    """
+    if _has_digit(token):
+        key, eq, _ = token.partition("=")
+        if eq and key and not _has_digit(key):
+            return key + "=" + WILDCARD
+        return WILDCARD
+    if token[0] == "/" or token[1:2] == "/" and token[0] in "\"'([" or "://" in token:
+        return WILDCARD
+    return token
+
+
+class _TokenMasker:
+    """Masks a message token by token, with a bounded cache of token -> mask.
+
+    Splitting on whitespace (C) and looking tokens up in a dict (C, via
+    ``map``) is about twice as fast as one regex pass over the message.
+    The cache is two generations of plain dicts: a hit in the old one is
+    promoted, and when the new one is full the old one is dropped. That is
+    an LRU approximation whose hits cost one C-level dict lookup, and it
+    bounds memory when variable values never repeat.
+    """
+
+    __slots__ = ("capacity", "_new", "_old")
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._new: dict[str, str] = {}
+        self._old: dict[str, str] = {}
+
+    def __call__(self, content: str) -> tuple[list[str], tuple[str, ...]]:
+        """(tokens, masked tokens) of a message."""
+        tokens = content.split()
+        new = self._new
+        masked = list(map(new.get, tokens))
+        if None in masked:
+            old = self._old
+            for i, value in enumerate(masked):
+                if value is None:
+                    token = tokens[i]
+                    value = old.get(token)
+                    if value is None:
+                        value = mask_token(token)
+                    masked[i] = value
+                    if len(token) <= _MAX_CACHED_TOKEN:
+                        new[token] = value
+            if len(new) >= self.capacity:
+                self._old, self._new = new, {}
+        return tokens, tuple(masked)
+
+
+def mask(content: str) -> str:
+    """The message with its variable tokens replaced by ``<*>`` (whitespace
+    normalised to single spaces)."""
+    return " ".join(mask_token(t) for t in content.split())
+
+
+class _Cluster:
+    """One template: its token list and how many lines it has absorbed."""
+
+    __slots__ = ("id", "tokens", "text", "size", "alias")
+
+    def __init__(self, cid: int, tokens: list[str], size: int = 0):
+        self.id = cid
+        self.tokens = tokens
+        self.text = " ".join(tokens)
+        self.size = size
+        self.alias: _Cluster | None = None  # set when merged into another cluster
+
+    def live(self) -> "_Cluster":
+        c = self
+        while c.alias is not None:
+            c = c.alias
+        return c
+
+
+class MatchResult:
+    """The template of one line: ``template_id``, ``template`` and ``params``.
+
+    ``params`` (the values at the ``<*>`` positions) is computed on first
+    access, since most consumers only need the id.
+    """
+
+    __slots__ = ("template_id", "template", "_template_tokens", "_words", "_params")
+
+    def __init__(self, cluster: _Cluster, words: list[str]):
+        self.template_id: int = cluster.id
+        self.template: str = cluster.text
+        self._template_tokens = cluster.tokens
+        self._words = words  # the message split on whitespace
+        self._params: list[str] | None = None
+
+    @property
+    def params(self) -> list[str]:
+        if self._params is None:
+            self._params = extract_params(self._template_tokens, self._words)
+        return self._params
+
+    def __repr__(self) -> str:
+        return f"MatchResult(template_id={self.template_id!r}, template={self.template!r})"
+
+
+@lru_cache(maxsize=4096)
+def _token_pattern(token: str) -> re.Pattern:
+    """'key=<*>' -> regex with one group per <*>."""
+    return re.compile("(.*?)".join(re.escape(p) for p in token.split(WILDCARD)) + r"\Z", re.DOTALL)
+
+
+def extract_params(template_tokens: list[str], words: list[str]) -> list[str]:
+    """Values of the ``<*>`` slots of a template in a message's words.
+
+    A ``<*>`` may stand for several words (runs of variables are collapsed,
+    see ``_collapse``): it then takes the words up to the one that fits the
+    next template token, joined by single spaces.
+    """
+    if len(words) == len(template_tokens):
+        out: list[str] = []
+        for t, w in zip(template_tokens, words):
+            if t == WILDCARD:
+                out.append(w)
+            elif WILDCARD in t:
+                _extend_token_params(out, t, w)
+        return out
+    return _align_params(template_tokens, words)
+
+
+def _extend_token_params(out: list[str], template_token: str, word: str) -> None:
+    m = _token_pattern(template_token).match(word)
+    if m:
+        out.extend(m.groups())
+    else:
+        out.append(word)
+
+
+def _align_params(template_tokens: list[str], words: list[str]) -> list[str]:
+    out: list[str] = []
+    i, n_words, n_tokens = 0, len(words), len(template_tokens)
+    for k, t in enumerate(template_tokens):
+        if i >= n_words:
+            return out
+        if t != WILDCARD:
+            if WILDCARD in t:
+                _extend_token_params(out, t, words[i])
+            i += 1
+            continue
+        if k == n_tokens - 1:
+            end = n_words
+        elif template_tokens[k + 1] == WILDCARD:
+            end = i + 1
+        else:
+            end, following = i + 1, template_tokens[k + 1]
+            while end < n_words and not _fits(following, words[end]):
+                end += 1
+        out.append(" ".join(words[i:end]))
+        i = end
+    return out
+
+
+def _collapse(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """Collapse runs of ``<*>``: lists of variable length ("files: a b c")
+    then share one template instead of one per length."""
+    out = []
+    previous = None
+    for t in tokens:
+        if t != WILDCARD or previous != WILDCARD:
+            out.append(t)
+        previous = t
+    return tuple(out)
+
+
+def _fits(template_token: str, token: str) -> bool:
+    """Does ``token`` (possibly masked, e.g. 'key=<*>') fit ``template_token``?"""
+    if template_token == token or template_token == WILDCARD:
+        return True
+    if WILDCARD not in template_token:
+        return False
+    return _token_pattern(template_token).match(token) is not None
+
+
+class TemplateMiner:
+    """Online template miner (see the module docstring for the algorithm).
+
+    ``add(content)`` learns and returns a ``MatchResult``; ``match(content)``
+    only looks up (None when no template fits as is). ``templates`` maps
+    live ids to template text; ``len(miner)`` is their number.
+    """
+
+    def __init__(self, max_word_variants: int = 8, cache_size: int = 20_000,
+                 token_cache_size: int = 100_000):
+        self.max_word_variants = max_word_variants
+        self.cache_size = cache_size
+        self.token_cache_size = token_cache_size
+        self._next_id = 1
+        self._clusters: dict[int, _Cluster] = {}  # live clusters by id
+        self._aliases: dict[int, int] = {}  # merged id -> id it merged into
+        self._by_len: dict[int, list[_Cluster]] = {}
+        self._init_caches()
+
+    def _init_caches(self) -> None:
+        self._mask = _TokenMasker(self.token_cache_size)
+        # masked text -> cluster, learning on a miss (bounded LRU, C speed)
+        self._lookup = lru_cache(maxsize=self.cache_size)(self._learn)
+        # masked text -> cluster or None, no learning; cleared on any change
+        self._peek = lru_cache(maxsize=self.cache_size)(self._find)
+
+    # -- public API ---------------------------------------------------------------
+
+    def add(self, content: str) -> MatchResult:
+        """Learn from one message; return its (possibly generalised) template."""
+        words, masked = self._mask(content)
+        cluster = self._lookup(masked)
+        if cluster.alias is not None:
+            cluster = cluster.live()
+        cluster.size += 1
+        return MatchResult(cluster, words)
+
+    def match(self, content: str) -> MatchResult | None:
+        """The template that fits ``content`` as it is, without learning."""
+        words, masked = self._mask(content)
+        cluster = self._peek(masked)
+        if cluster is None:
+            return None
+        return MatchResult(cluster.live(), words)
+
+    @property
+    def templates(self) -> dict[int, str]:
+        return {cid: c.text for cid, c in self._clusters.items()}
+
+    def resolve(self, template_id: int) -> int:
+        """The live id of a template id that may have been merged away."""
+        while template_id in self._aliases:
+            template_id = self._aliases[template_id]
+        return template_id
+
+    def size_of(self, template_id: int) -> int:
+        """How many lines the template has absorbed."""
+        return self._clusters[self.resolve(template_id)].size
+
+    def __len__(self) -> int:
+        return len(self._clusters)
+
+    # -- learning -----------------------------------------------------------------
+
+    def _candidates(self, n: int) -> list[_Cluster]:
+        return self._by_len.get(n, [])
+
+    def _find(self, masked: tuple[str, ...]) -> _Cluster | None:
+        """Best cluster whose template fits the masked tokens as is (no change)."""
+        tokens = _collapse(masked)
+        best, best_score = None, -1
+        for c in self._candidates(len(tokens)):
+            score = 0
+            for t, s in zip(c.tokens, tokens):
+                if t == s:
+                    score += 1
+                elif not _fits(t, s):
+                    break
+            else:
+                if score > best_score:
+                    best, best_score = c, score
+        return best
+
+    def _learn(self, masked: tuple[str, ...]) -> _Cluster:
+        """Cache miss: join a compatible cluster, merge word variants, or create."""
+        tokens = _collapse(masked)
+        n = len(tokens)
+        max_new = max(1, n // 4)  # constants that may turn into <*> at once
+        best, best_score, best_new = None, -1, None
+        near: list[tuple[_Cluster, list[int]]] = []  # clusters differing in words
+        for c in self._candidates(n):
+            score, diff, new = 0, [], []
+            for i, (t, s) in enumerate(zip(c.tokens, tokens)):
+                if t == s:
+                    if t != WILDCARD:
+                        score += 1
+                elif _fits(t, s):
+                    pass
+                elif WILDCARD in s:
+                    new.append(i)
+                else:
+                    diff.append(i)
+            if len(new) > max_new:
+                continue
+            if not diff:
+                if score > best_score:
+                    best, best_score, best_new = c, score, new
+            elif len(diff) <= max_new and not new:
+                near.append((c, diff))
+        if best is not None:
+            if best_new:
+                self._generalise(best, best_new, tokens)
+            return best
+        if near:
+            merged = self._merge_variants(tokens, near)
+            if merged is not None:
+                return merged
+        return self._create(tokens)
+
+    def _merge_variants(self, tokens: tuple[str, ...], near: list[tuple[_Cluster, list[int]]]) -> _Cluster | None:
+        """Merge word variants when a slot has more than max_word_variants words."""
+        values: dict[int, set[str]] = {}
+        for c, diff in near:
+            for i in diff:
+                values.setdefault(i, {tokens[i]}).add(c.tokens[i])
+        slots = {i for i, v in values.items() if len(v) > self.max_word_variants}
+        if not slots:
+            return None
+        members = [c for c, diff in near if slots.issuperset(diff)]
+        if not members:
+            return None
+        survivor = min(members, key=lambda c: c.id)
+        self._generalise(survivor, sorted(slots), tokens)
+        return survivor
+
+    def _create(self, tokens: tuple[str, ...]) -> _Cluster:
+        cluster = _Cluster(self._next_id, list(tokens))
+        self._next_id += 1
+        self._clusters[cluster.id] = cluster
+        self._by_len.setdefault(len(tokens), []).append(cluster)
+        self._peek.cache_clear()
+        return cluster
+
+    def _generalise(self, cluster: _Cluster, positions: list[int], tokens: tuple[str, ...]) -> None:
+        """Turn ``positions`` of the template into variables, then absorb the
+        templates that the generalised one now covers (they merge into it)."""
+        new_tokens = list(cluster.tokens)
+        for i in positions:
+            s = tokens[i]
+            new_tokens[i] = s if WILDCARD in s and _fits(s, new_tokens[i]) else WILDCARD
+        cluster.tokens = new_tokens
+        cluster.text = " ".join(new_tokens)
+        for other in list(self._candidates(len(new_tokens))):
+            if other is not cluster and all(_fits(t, o) for t, o in zip(new_tokens, other.tokens)):
+                self._absorb(cluster, other)
+        self._peek.cache_clear()
+
+    def _absorb(self, survivor: _Cluster, other: _Cluster) -> None:
+        if other.id < survivor.id:  # the older id survives
+            survivor.id, other.id = other.id, survivor.id
+            self._clusters[survivor.id] = survivor
+        survivor.size += other.size
+        other.alias = survivor
+        other.tokens = survivor.tokens
+        self._clusters.pop(other.id, None)
+        self._aliases[other.id] = survivor.id
+        self._by_len[len(other.tokens)].remove(other)
+
+    # -- persistence ----------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """The whole miner as plain data (ids, templates, sizes, aliases, settings)."""
+        return {
+            "version": STATE_VERSION,
+            "max_word_variants": self.max_word_variants,
+            "cache_size": self.cache_size,
+            "token_cache_size": self.token_cache_size,
+            "next_id": self._next_id,
+            "clusters": [[c.id, c.tokens, c.size] for c in self._clusters.values()],
+            "aliases": [[k, v] for k, v in self._aliases.items()],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "TemplateMiner":
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported template state version {state.get('version')!r}")
+        miner = cls(max_word_variants=state["max_word_variants"], cache_size=state["cache_size"],
+                    token_cache_size=state.get("token_cache_size", 100_000))
+        miner._next_id = state["next_id"]
+        for cid, tokens, size in state["clusters"]:
+            c = _Cluster(cid, list(tokens), size)
+            miner._clusters[cid] = c
+            miner._by_len.setdefault(len(tokens), []).append(c)
+        miner._aliases = {int(k): int(v) for k, v in state["aliases"]}
+        return miner
+
+    def save(self) -> bytes:
+        """The state as JSON bytes."""
+        return json.dumps(self.to_state(), separators=(",", ":")).encode()
+
+    @classmethod
+    def load(cls, data: bytes) -> "TemplateMiner":
+        return cls.from_state(json.loads(data))
+
+    def __getstate__(self) -> dict[str, Any]:  # pickle the plain state, not the caches
+        return self.to_state()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(TemplateMiner.from_state(state).__dict__)
+        self._init_caches()
