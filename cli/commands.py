@@ -179,4 +179,11 @@ def cmd_bench_parse(args) -> int:
     return 0
 
 
-REGISTRY = [add_stack, add_config, add_publish, add_worker, add_results, add_bench]
+def _registry() -> list:
+    from cli.engine_cmds import REGISTRY as ENGINE
+    from cli.models_cmd import add_models
+
+    return [add_stack, add_config, add_publish, add_worker, add_results, *ENGINE, add_models, add_bench]
+
+
+REGISTRY = _registry()

@@ -27,9 +27,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+LEGACY_MODES = ("train", "analyze")
+
+
+def legacy_argv(argv: list[str]) -> list[str]:
+    """The older tool's `--mode train|analyze ...` becomes `train|analyze ...`."""
+    if "--mode" in argv:
+        i = argv.index("--mode")
+        if i + 1 < len(argv) and argv[i + 1] in LEGACY_MODES:
+            return [argv[i + 1], *argv[:i], *argv[i + 2:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(legacy_argv(list(sys.argv[1:] if argv is None else argv)))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     try:

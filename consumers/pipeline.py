@@ -72,7 +72,7 @@ class Pipeline:
         if event.timestamp is None:  # unparsed raw line: fall back to the broker's time
             event.timestamp = (timestamp_ms or time.time() * 1000) / 1000.0
         mined = self.miner.add(event.message)
-        item = MinedEvent(event, str(mined.template_id), mined.template)
+        item = MinedEvent(event, str(mined.template_id), mined.template, list(mined.params))
         key_ = session_key(event.instance_id, event.request_id, event.service, event.host)
         closed = self.windows.add(key_, event.timestamp, item, token, time.monotonic() if now is None else now)
         return None, closed

@@ -24,21 +24,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.sessions import session_key  # noqa: F401 - re-exported for the worker
+
 
 def window_id(key: str, start: float) -> str:
     """Deterministic id of the window of `key` that starts at `start` (epoch s)."""
     digest = hashlib.sha256(f"{key}|{int(round(start * 1000))}".encode()).hexdigest()
     return "w-" + digest[:24]
-
-
-def session_key(instance_id: str | None, request_id: str | None, service: str | None,
-                host: str | None) -> str:
-    """instance id, else request id, else service@host (DESIGN.md)."""
-    if instance_id:
-        return instance_id
-    if request_id:
-        return request_id
-    return f"{service or 'unknown'}@{host or 'unknown'}"
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ CRITICAL record *with a traceback*: healthy clouds log plain errors too
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from schemas.log_event import LogEvent, format_timestamp
 
@@ -24,6 +24,7 @@ class MinedEvent:
     event: LogEvent
     template_id: str
     template: str
+    params: list[str] = field(default_factory=list)
 
 
 def _subsystem(service: str | None, logger: str | None) -> str:

@@ -1,0 +1,110 @@
+"""Score windows and batches with a model bundle, and explain them.
+
+Three signals, combined:
+- the RCA model (engine.rca): the learned incident detector and the root-cause
+  ranker (traceback frames, loggers, request/instance-id propagation, timing);
+- the DeepLog LSTM: share of events whose template was not among the top-g
+  predicted next templates of their session;
+- the parameter model: numeric parameters (durations, sizes, status codes)
+  far outside their normal range.
+The decision is the detector's; the LSTM and parameter signals raise the
+anomaly score and add evidence (they catch slow-downs and unusual orderings
+that carry no error). `fast_mode` skips the LSTM and says so.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from engine.baseline import MinedEvent, analyze_window as baseline_window
+from engine.bundle import ModelBundle
+from engine.rca import analyze as rca_analyze
+from engine.rca.report import Report
+from engine.sessions import group_sessions
+from engine.templates import TemplateMiner
+from schemas.log_event import LogEvent, format_timestamp
+
+
+@dataclass
+class Signals:
+    sequence_ratio: float | None = None      # None when the LSTM was skipped
+    sequence_deviations: list[int] = field(default_factory=list)  # event indexes
+    param_deviations: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"sequence_deviation_ratio": None if self.sequence_ratio is None else round(self.sequence_ratio, 4),
+                "sequence_deviations": len(self.sequence_deviations),
+                "parameter_deviations": len(self.param_deviations)}
+
+
+class BundleScorer:
+    """Everything inference needs, loaded from one bundle."""
+
+    def __init__(self, bundle: ModelBundle, version: str | None = None) -> None:
+        self.bundle = bundle
+        self.version = version
+        self.miner = TemplateMiner.load(bundle.miner_state)
+
+    # -- signals ---------------------------------------------------------
+    def signals(self, events: Sequence[LogEvent], template_ids: Sequence[str], params: Sequence[Sequence[str]],
+                fast_mode: bool = False) -> Signals:
+        sig = Signals()
+        pm = self.bundle.param_model
+        if pm is not None:
+            sig.param_deviations = [i for i, (t, p) in enumerate(zip(template_ids, params)) if pm.is_deviation(t, p)]
+        seq = self.bundle.sequence_model
+        if seq is not None and not fast_mode and events:
+            index_sessions = group_sessions(events, [str(i) for i in range(len(events))])
+            sessions = [[template_ids[int(i)] for i in s] for s in index_sessions]
+            flags = seq.score_sessions(sessions)
+            dev = [int(i) for s, f in zip(index_sessions, flags) for i, bad in zip(s, f) if bad]
+            sig.sequence_deviations = sorted(dev)
+            sig.sequence_ratio = len(dev) / len(events)
+        return sig
+
+    def combined_score(self, report: Report, sig: Signals) -> float:
+        th = self.bundle.thresholds.get("sequence_deviation_ratio", 0.5) or 0.5
+        seq_part = 0.0 if sig.sequence_ratio is None else min(1.0, 0.5 * sig.sequence_ratio / th)
+        param_part = min(0.5, 0.1 * len(sig.param_deviations))
+        return max(float(report.anomaly_score), seq_part, param_part)
+
+    # -- batch analysis ---------------------------------------------------
+    def analyze(self, events: Sequence[LogEvent], issue: str | None = None, fast_mode: bool = False,
+                scope: str = "run") -> tuple[Report, Signals]:
+        match = self.miner.match
+        tids, params = [], []
+        for e in events:
+            r = match(e.message)
+            tids.append(str(r.template_id) if r else "?")
+            params.append(list(r.params) if r else [])
+        sig = self.signals(events, tids, params, fast_mode=fast_mode)
+        report = rca_analyze(events, self.bundle.rca_model, issue=issue, scope=scope)
+        report.anomaly_score = self.combined_score(report, sig)
+        return report, sig
+
+    # -- streaming windows ------------------------------------------------
+    def analyze_window(self, items: list[MinedEvent]) -> dict:
+        """The analysis part of an RCA result for one closed window (same keys as the baseline)."""
+        summary = baseline_window(items)
+        events = [m.event for m in items]
+        sig = self.signals(events, [m.template_id for m in items], [m.params for m in items])
+        report = rca_analyze(events, self.bundle.rca_model, scope="window")
+        summary.update({
+            "is_incident": report.is_incident,
+            "anomaly_score": round(self.combined_score(report, sig), 4),
+            "root_causes": [rc.to_dict() for rc in report.root_causes],
+            "incidents": [{**i.to_dict(), "signals": sig.to_dict()} for i in report.incidents],
+            "scores": {"detector": round(float(report.anomaly_score), 4), **sig.to_dict()},
+        })
+        return summary
+
+
+def evidence_lines(events: Sequence[LogEvent], indexes: Sequence[int], limit: int = 5) -> list[str]:
+    return [events[i].raw.split("\n", 1)[0][:500] for i in list(indexes)[:limit]]
+
+
+def timeline_entry(e: LogEvent) -> dict:
+    return {"time": format_timestamp(e.timestamp) if e.timestamp else None, "service": e.service,
+            "level": e.level, "message": e.message[:300]}
+
+

@@ -1,0 +1,107 @@
+"""Whoever can write the bucket cannot run code in our workers: tampered bundles are never unpickled."""
+from __future__ import annotations
+
+import pickle
+
+import orjson
+import pytest
+
+from config.settings import get_settings
+from engine import bundle as bundle_mod
+from tracking import api, signing
+from tracking.registry import Registry
+from tracking.signing import BundleVerificationError
+from tests.tracking.conftest import tiny_bundle
+from tests.tracking.helpers import rca_models
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "openstack-rca"
+
+
+@pytest.fixture
+def trained(tracked_env):
+    rec = api.track_training(tiny_bundle("good"), metrics={"f1": 0.8})
+    good = api.load_model()            # what a worker serves (and caches) before the tampering
+    assert good.version == rec.version == 1
+    return rec, good
+
+
+def forbid_unpickling(monkeypatch) -> list:
+    """From now on, any unpickling fails the test; returns the list of attempted calls."""
+    calls: list = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("a tampered bundle was unpickled")
+
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(bundle_mod, "from_bytes", refuse)
+    return calls
+
+
+@pytest.fixture
+def no_unpickling(monkeypatch):
+    return forbid_unpickling(monkeypatch)
+
+
+def _keys(rec):
+    base = f"{rec.run_name}/artifacts/model"
+    return f"{base}/model.pkl", f"{base}/manifest.json"
+
+
+def test_one_changed_byte_in_s3_is_refused_and_nothing_is_unpickled(trained, s3, monkeypatch):
+    _, good = trained
+    rec2 = api.track_training(tiny_bundle("next"), metrics={"f1": 0.9})
+    pkl_key, _ = _keys(rec2)
+    data = bytearray(s3.get_object(Bucket=BUCKET, Key=pkl_key)["Body"].read())
+    data[len(data) // 2] ^= 0x01
+    s3.put_object(Bucket=BUCKET, Key=pkl_key, Body=bytes(data))
+    Registry().promote(rec2.version)          # the tampered version is now production
+    calls = forbid_unpickling(monkeypatch)
+
+    with pytest.raises(BundleVerificationError, match="sha256 .* does not match"):
+        Registry().load("production")
+    with pytest.raises(BundleVerificationError):
+        api.load_model()                               # no fallback to the cache for a tampered source
+    with pytest.raises(BundleVerificationError, match="refusing to unpickle"):
+        rca_models("load", str(rec2.version))
+    with pytest.raises(BundleVerificationError):
+        rca_models("export", "production", "-o", "/tmp/never-written-rca-export")
+
+    kept, error = api.reload_model(good)      # the worker keeps serving the model it had
+    assert kept is good and "sha256" in error
+    assert calls == []
+
+
+def test_replaced_pickle_with_a_matching_unsigned_manifest_is_refused(trained, s3, no_unpickling):
+    rec, _ = trained
+    pkl_key, manifest_key = _keys(rec)
+    evil = b"cos\nsystem\n(S'echo pwned'\ntR."               # a classic malicious pickle
+    manifest = orjson.loads(s3.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read())
+    manifest.update(sha256=signing.sha256_hex(evil), size=len(evil), signature=None)
+    s3.put_object(Bucket=BUCKET, Key=pkl_key, Body=evil)
+    s3.put_object(Bucket=BUCKET, Key=manifest_key, Body=orjson.dumps(manifest))
+    with pytest.raises(BundleVerificationError, match="unsigned but a signing key is configured"):
+        api.load_model("1")
+    manifest["signature"] = "0" * 64
+    s3.put_object(Bucket=BUCKET, Key=manifest_key, Body=orjson.dumps(manifest))
+    with pytest.raises(BundleVerificationError, match="signature mismatch"):
+        api.load_model("1")
+    assert no_unpickling == []
+
+
+def test_a_bundle_signed_with_another_key_is_refused(trained, monkeypatch, no_unpickling):
+    monkeypatch.setenv("RCA_MODEL_SIGNING_KEY", "a-different-key-0123456789abcdef")
+    get_settings.cache_clear()
+    with pytest.raises(BundleVerificationError, match="signature mismatch"):
+        api.load_model()
+    assert no_unpickling == []
+
+
+def test_missing_manifest_is_refused(trained, s3, no_unpickling):
+    rec, _ = trained
+    s3.delete_object(Bucket=BUCKET, Key=_keys(rec)[1])
+    with pytest.raises(BundleVerificationError, match="manifest.json is missing"):
+        api.load_model()
+    assert no_unpickling == []

@@ -1,0 +1,250 @@
+"""What `rca train`, `rca analyze`, `rca worker` and retraining call.
+
+- ``track_training``: one run, the signed bundle in ``{run folder}/model/``,
+  plots, params and metrics, and a new registry version (``challenger``;
+  also ``production`` when there is none yet). Untracked (disabled or
+  unreachable), the bundle is still written, signed, to a local folder.
+- ``analysis_run``: one run per `rca analyze` call (context manager).
+- ``worker_run``: one run per worker lifetime, non-blocking.
+- ``load_model`` / ``reload_model``: the verified production bundle (or any
+  alias, version, folder or path); on an outage the last verified cached
+  copy; on a failed reload the caller keeps the model it had.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import urllib.parse
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from config.settings import get_settings
+from engine.bundle import ModelBundle
+from tracking import bundle_io, naming, plots
+from tracking.backend import Backend
+from tracking.registry import CHALLENGER, PRODUCTION, Registry, RegistryUnavailable
+from tracking.runs import TrackedRun, WorkerRun, warn_once
+from tracking.signing import BundleVerificationError
+from tracking.storage import FileStore, split_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    run_name: str
+    folder: str                    # s3://bucket/{run name}/artifacts/  (file:// when untracked)
+    model_url: str                 # {folder}model
+    manifest: dict[str, Any]
+    run_id: str | None = None
+    version: int | None = None
+    aliases: tuple[str, ...] = ()
+    skipped_reason: str | None = None
+
+    @property
+    def tracked(self) -> bool:
+        return self.run_id is not None
+
+    def summary(self) -> str:
+        if not self.tracked:
+            return f"model saved to {self.model_url} (tracking skipped: {self.skipped_reason})"
+        version = (f", registered version {self.version}" + (f" @{','.join(self.aliases)}" if self.aliases else "")
+                   if self.version is not None else ", not registered")
+        return f"MLflow run {self.run_name}: model at {self.model_url}{version}"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    bundle: ModelBundle
+    source: str
+    manifest: dict[str, Any] = field(repr=False)
+    version: int | None = None
+    from_cache: bool = False
+
+    @property
+    def sha256(self) -> str:
+        return str(self.manifest.get("sha256", ""))
+
+    def describe(self) -> str:
+        where = f"version {self.version}" if self.version is not None else self.source
+        return f"{where} (sha256 {self.sha256[:12]}{', cached copy' if self.from_cache else ''})"
+
+
+def mlflow_enabled(disable: bool = False, enable: bool = False) -> bool:
+    """--disable-mlflow wins; --enable-mlflow is redundant; otherwise RCA_MLFLOW_AUTO_LOG (default true)."""
+    if disable:
+        return False
+    return True if enable else get_settings().mlflow.auto_log
+
+
+def _save_untracked(backend: Backend, bundle: ModelBundle, clock: Callable[[], datetime],
+                    **manifest_fields: Any) -> tuple[str, str, dict[str, Any]]:
+    """Write the bundle, signed, to {state_dir}/models/{run name}/model/ when there is no tracked run."""
+    store = FileStore(backend.state_dir / "models")
+    name = naming.claim_run_name(store.claim, backend.experiment_name, clock())
+    manifest = bundle_io.write(store, f"{name}/model", bundle, backend.signing_key(), run_name=name,
+                               **manifest_fields)
+    return name, store.url_for(f"{name}/"), manifest
+
+
+def track_training(bundle: ModelBundle, *, params: Mapping[str, Any] | None = None,
+                   metrics: Mapping[str, Any] | None = None,
+                   history: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
+                   scores: Sequence[float] | None = None, threshold: float | None = None,
+                   data_summary: Mapping[str, Any] | None = None, enabled: bool | None = None,
+                   register: bool = True, aliases: tuple[str, ...] = (CHALLENGER,),
+                   production_if_none: bool = True, backend: Backend | None = None,
+                   clock: Callable[[], datetime] | None = None) -> TrainingRecord:
+    """Track a training run and register its bundle. Never loses the bundle: untracked, it is saved locally.
+
+    ``history`` is a loss series or {name: series} (per epoch); ``scores`` are
+    window scores on the training/validation data (plotted with ``threshold``).
+    """
+    backend = backend or Backend.from_env()
+    clock = clock or (lambda: datetime.now(timezone.utc))
+    metrics = dict(metrics or {})
+    series = {} if history is None else (dict(history) if isinstance(history, Mapping) else {"loss": list(history)})
+    manifest_fields = {"metrics": metrics, "data_summary": dict(data_summary) if data_summary is not None else None}
+    backend.signing_key()          # a bad key setting fails here, before any work is tracked
+    with TrackedRun("train", enabled=enabled, backend=backend, params=dict(params or {}), clock=clock) as run:
+        manifest = run.put_bundle(bundle, **manifest_fields)
+        if manifest is not None:
+            run.set_tags({"model_sha256": manifest["sha256"], "model_signed": bool(manifest.get("signature"))})
+            extra = {"model_size_bytes": manifest["size"]}
+            if manifest.get("template_count") is not None:
+                extra["template_count"] = manifest["template_count"]
+            run.log_metrics({**metrics, **extra}, step=0)
+            for name, values in series.items():
+                run.log_series(name, list(values))
+            _put_plots(run, series, scores, threshold)
+        version, version_aliases = None, ()
+        if manifest is not None and run.active and register:
+            try:
+                info = Registry(backend).register(source=run.model_source, run_id=run.run_id,
+                                                  run_name=run.run_name, manifest=manifest, aliases=aliases,
+                                                  production_if_none=production_if_none)
+                version, version_aliases = info.version, info.aliases
+                run.set_tags({"registered_model": backend.registered_model_name, "model_version": version})
+            except Exception as exc:  # noqa: BLE001 - the bundle is safe in its folder
+                warn_once(f"registering the model failed: {exc}")
+        if manifest is not None and run.active:
+            return TrainingRecord(run_name=run.run_name, folder=run.folder, model_url=run.model_source,
+                                  manifest=manifest, run_id=run.run_id, version=version,
+                                  aliases=version_aliases)
+        reason = run.skipped_reason or "tracking failed"
+    name, folder, manifest = _save_untracked(backend, bundle, clock, **manifest_fields)
+    if series or scores:
+        _put_local_plots(FileStore(backend.state_dir / "models"), name, series, scores, threshold)
+    log.info("tracking skipped (%s): model saved to %smodel/", reason, folder)
+    return TrainingRecord(run_name=name, folder=folder, model_url=f"{folder}model", manifest=manifest,
+                          skipped_reason=reason)
+
+
+def _plot_files(series, scores, threshold) -> Iterator[tuple[str, bytes]]:
+    try:
+        if series:
+            yield "plots/training_curve.png", plots.training_curve(series)
+        if scores:
+            yield "plots/score_distribution.png", plots.score_distribution(list(scores), threshold)
+    except Exception:  # noqa: BLE001 - a plot is never worth a failed training
+        log.warning("could not draw training plots", exc_info=True)
+
+
+def _put_plots(run: TrackedRun, series, scores, threshold) -> None:
+    for relpath, png in _plot_files(series, scores, threshold):
+        run.put_artifact(relpath, png, "image/png")
+
+
+def _put_local_plots(store: FileStore, name: str, series, scores, threshold) -> None:
+    for relpath, png in _plot_files(series, scores, threshold):
+        store.put(f"{name}/{relpath}", png)
+
+
+@contextlib.contextmanager
+def analysis_run(params: Mapping[str, Any] | None = None, *, enabled: bool | None = None,
+                 backend: Backend | None = None) -> Iterator[TrackedRun]:
+    """One tracked run per `rca analyze` call; use run.log_metrics, run.put_json('report.json', ...), run.summary()."""
+    with TrackedRun("analyze", enabled=enabled, backend=backend, params=dict(params or {})) as run:
+        yield run
+
+
+def worker_run(params: Mapping[str, Any] | None = None, *, enabled: bool | None = None,
+               backend: Backend | None = None) -> WorkerRun:
+    """The worker's run (started; logs from a background thread). Call .close() at shutdown."""
+    return WorkerRun(enabled=enabled, backend=backend, params=dict(params or {})).start()
+
+
+def _is_location(ref: str) -> bool:
+    """A folder URL or path, not a registry reference ('production', '3', 'v3', 'latest')."""
+    if urllib.parse.urlparse(ref).scheme in ("s3", "file"):
+        return True
+    return ref.startswith((".", "/", "~")) or "/" in ref or ref.endswith(".pkl")
+
+
+def load_model(ref: str | int | None = None, *, backend: Backend | None = None,
+               use_cache: bool = True) -> LoadedModel:
+    """A verified bundle: ``ref`` is an alias (default production), a version, a stage name, an
+    s3:// / file:// model folder or a local folder/model.pkl. When the registry is unreachable, the
+    last verified cached copy of that alias/version is used (with a warning). Raises
+    BundleVerificationError (nothing unpickled) or RuntimeError with a one-line reason.
+    """
+    backend = backend or Backend.from_env()
+    ref = PRODUCTION if ref is None else ref
+    key = backend.signing_key()
+    if isinstance(ref, str) and _is_location(ref):
+        if urllib.parse.urlparse(ref).scheme in ("s3", "file"):
+            store, folder = split_url(ref, backend.s3)
+            bundle, manifest = bundle_io.read(store, folder, key)
+        else:
+            bundle, manifest = bundle_io.load_dir(ref, key)
+        return LoadedModel(bundle=bundle, source=ref, manifest=manifest)
+    registry = Registry(backend)
+    try:
+        bundle, info, manifest = registry.load(ref)
+        return LoadedModel(bundle=bundle, source=info.source, manifest=manifest, version=info.version)
+    except BundleVerificationError:
+        raise
+    except (RegistryUnavailable, RuntimeError, OSError) as exc:
+        if not use_cache or not _looks_like_outage(exc):
+            raise
+        try:
+            bundle, version, manifest = registry.load_cached(ref)
+        except (RuntimeError, OSError) as cache_exc:
+            raise RuntimeError(f"{exc}; and no usable cached copy ({cache_exc})") from exc
+        warn_once(f"{exc}: using the cached copy of {registry.name} version {version}")
+        return LoadedModel(bundle=bundle, source=str(registry._cache_root() / f"v{version}"), manifest=manifest,
+                           version=version, from_cache=True)
+
+
+def _looks_like_outage(exc: BaseException) -> bool:
+    if isinstance(exc, (RegistryUnavailable, OSError)):
+        return True
+    text = f"{exc} {exc.__cause__ or ''}".lower()
+    return any(w in text for w in ("unreachable", "connection", "timed out", "timeout", "max retries",
+                                   "endpoint", "s3:"))
+
+
+def reload_model(current: LoadedModel | None, ref: str | int | None = None, *,
+                 backend: Backend | None = None) -> tuple[LoadedModel | None, str | None]:
+    """(model to serve, error). Same version as ``current``: no reload. Any failure (tampered bundle,
+    outage, missing alias) keeps ``current`` and returns the reason, logged as an error."""
+    backend = backend or Backend.from_env()
+    try:
+        if current is not None and current.version is not None and not (isinstance(ref, str) and _is_location(ref)):
+            info = Registry(backend).get(ref)
+            if info.version == current.version and not current.from_cache:
+                return current, None
+        new = load_model(ref, backend=backend, use_cache=current is None)
+    except Exception as exc:  # noqa: BLE001 - keep serving what we have
+        kept = current.describe() if current else "no model"
+        log.error("model reload refused: %s; keeping %s", exc, kept)
+        return current, str(exc)
+    if current is None or new.sha256 != current.sha256:
+        log.info("serving model %s", new.describe())
+    return new, None
+
+
+__all__ = ["TrainingRecord", "LoadedModel", "track_training", "analysis_run", "worker_run", "load_model",
+           "reload_model", "mlflow_enabled", "BundleVerificationError"]
