@@ -22,7 +22,7 @@ import resource
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.parsing import parse_line, parse_lines
@@ -30,7 +30,27 @@ from engine.templates import TemplateMiner
 
 __all__ = ["bench_parse", "grouping_accuracy", "bench_memory", "read_lines"]
 
-LOGHUB_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "loghub-openstack-2k" / "OpenStack_2k.log"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+LOGHUB_SAMPLE = SHARED_DATA / "loghub-openstack-2k" / "OpenStack_2k.log"
+
+
+# used by bench_memory when the Loghub sample is absent (a fresh clone)
+BUILTIN_SEED = [
+    "2018-06-28 16:09:45.418 31854 DEBUG nova.osapi_compute.wsgi.server [req-07588acd-8474-415a-8b77-b6906affe908"
+    " - - - - -] (31854) accepted ('10.0.20.46', 42382) server /usr/lib/python2.7/site-packages/eventlet/wsgi.py:883",
+    "2018-06-28 16:08:56.892 601 INFO nova.api.openstack.placement.requestlog [req-178166a2-5f60-477f-95f0-"
+    "054dce018d51 3ec588bb3df34732984ee22f40b56f44 0ca3103c90a24980adf86a98ed1a7af3 - default default] 10.0.20.46"
+    ' "GET /placement/resource_providers/ee55194e-219e-4882-aaf9-44e42a328d38/aggregates" status: 200 len: 18',
+    "2018-06-28 16:12:30.836 31753 DEBUG oslo_concurrency.lockutils [req-89eef5a6-4e24-471a-a84c-2a0d8423123e"
+    ' - - - - -] Lock "72c9866c-097e-4830-88cc-fbc19314d896" acquired by "nova.context.get_or_set_cached_cell"'
+    " :: waited 0.000s inner /usr/lib/python2.7/site-packages/oslo_concurrency/lockutils.py:270",
+    "2018-06-28 16:23:35.200 31547 INFO nova.compute.claims [req-9f3af9c4-2bbb-4bd1-9c11-2275a88d550f - - - - -]"
+    " [instance: 0aecc0c3-33f1-44a4-a2d9-25a018aa575f] Attempting claim on node localhost: memory 64 MB, disk 1 GB,"
+    " vcpus 1 CPU",
+    "2018-06-28 16:08:54.457 31934 DEBUG heat.engine.service [req-a43ab9fb-b310-4fcb-a9c8-8d0f9414ebf1 - - - - -]"
+    " Service 042610e5-8a73-4d2a-8143-6647506409e3 is updated service_manage_report"
+    " /usr/lib/python2.7/site-packages/heat/engine/service.py:2423",
+]
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -172,16 +192,18 @@ def _peak_rss_mb() -> float:
 
 
 def bench_memory(n_lines: int = 10_000_000, seed_path: str | Path | None = None,
-                 report_every: int | None = None) -> dict:
+                 report_every: int | None = None,
+                 on_report: Callable[[dict], None] | None = None) -> dict:
     """Stream synthetic lines through parse + mine; report templates and RSS.
 
     Seed lines come from ``seed_path`` (default: the Loghub OpenStack sample
     under ../shared, if present). Digit runs are rewritten with a counter so
     variable values are always new; a bounded miner keeps the template count
-    and RSS flat.
+    and RSS flat. ``on_report`` receives each interval's report as it is
+    made (long runs: show progress).
     """
     seed = Path(seed_path) if seed_path else LOGHUB_SAMPLE
-    seed_lines = read_lines(seed)
+    seed_lines = read_lines(seed) if seed_path or seed.is_file() else BUILTIN_SEED
     report_every = report_every or max(1, n_lines // 10)
     miner = TemplateMiner()
     add = miner.add
@@ -193,11 +215,13 @@ def bench_memory(n_lines: int = 10_000_000, seed_path: str | Path | None = None,
         count += 1
         if count % report_every == 0:
             reports.append(_memory_report(count, miner, t0))
+            if on_report is not None:
+                on_report(reports[-1])
     if not reports or reports[-1]["events"] != count:
         reports.append(_memory_report(count, miner, t0))
     return {
         "lines": n_lines,
-        "seed": str(seed),
+        "seed": str(seed) if seed_lines is not BUILTIN_SEED else "builtin",
         "templates": len(miner),
         "peak_rss_mb": _peak_rss_mb(),
         "reports": reports,

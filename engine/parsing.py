@@ -24,9 +24,16 @@ message; ``raw`` holds every line.
 Nothing is lost and nothing raises: a line that cannot be parsed becomes a
 ``LogEvent`` with ``parse_error`` set and the line as its message.
 
-Speed matters (the worker parses the whole stream), so the header is one
-precompiled regex, the date part of a timestamp is cached, and continuation
-lines are not turned into events of their own.
+Speed matters (the worker parses the whole stream): the header is cut with
+``str.split`` (about twice as fast as a regex), the epoch of each minute and
+the service of each file are cached, and continuation lines never become
+events of their own.
+
+Services: the leading file-name field or the source path names the service
+(``nova/nova-compute.log`` -> ``nova-compute``, ``neutron/server.log`` ->
+``neutron-server``); without either, the logger gives a guess
+(``nova.compute.manager`` -> ``nova-compute``). ``host`` stays None: oslo.log
+lines do not carry it.
 """
 from __future__ import annotations
 
@@ -71,7 +78,6 @@ _DEVSTACK_NAMES = {
     "c-vol": "cinder-volume", "c-sch": "cinder-scheduler", "c-bak": "cinder-backup",
     "g-api": "glance-api", "g-reg": "glance-registry", "h-eng": "heat-engine",
     "h-api": "heat-api", "h-api-cfn": "heat-api-cfn", "key": "keystone",
-    "placement-api": "placement-api",
 }
 # logger fallback: nova.compute.manager -> nova-compute (a guess, see below)
 _DAEMON_PACKAGES = {
@@ -153,7 +159,7 @@ def _minute_epoch(date: str, time: str) -> float:
     if not _MINUTE.fullmatch(key):
         raise ValueError(f"bad timestamp {date} {time}")
     y, mo, d, h, mi = int(key[:4]), int(key[5:7]), int(key[8:10]), int(key[10:12]), int(key[13:15])
-    if not (1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1] and h < 24 and mi < 60):
+    if not (1 <= y and 1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1] and h < 24 and mi < 60):
         raise ValueError(f"bad timestamp {date} {time}")
     base = float(calendar.timegm((y, mo, d, h, mi, 0)))
     if len(_minute_cache) >= 65536:
@@ -188,14 +194,14 @@ def _split(line: str):
         rest = ""
     else:
         date, time, pid, level, logger, rest = p
-    if not pid.isdigit() or len(date) != 10 or not logger:
+    if not pid.isdecimal() or len(date) != 10 or not logger:
         return None
     ctx = None
     if rest[:1] == "[" and (rest[:5] == "[req-" or rest[:3] == "[-]" or " req-" in rest[:48]):
         end = rest.find("]")
         if end > 0:
             ctx = rest[1:end]
-            rest = rest[end + 2:]
+            rest = rest[end + 2:] if rest[end + 1:end + 2] == " " else rest[end + 1:]
     return field, (date, time, pid, level, logger, ctx, rest)
 
 

@@ -253,7 +253,8 @@ class TemplateMiner:
         self._next_id = 1
         self._clusters: dict[int, _Cluster] = {}  # live clusters by id
         self._aliases: dict[int, int] = {}  # merged id -> id it merged into
-        self._by_len: dict[int, list[_Cluster]] = {}
+        self._by_len: dict[int, list[_Cluster]] = {}  # clusters by token count
+        self._index: dict[tuple[int, str], list[_Cluster]] = {}  # by (count, first token)
         self._init_caches()
 
     def _init_caches(self) -> None:
@@ -307,8 +308,14 @@ class TemplateMiner:
     def _find(self, masked: tuple[str, ...]) -> _Cluster | None:
         """Best cluster whose template fits the masked tokens as is (no change)."""
         tokens = _collapse(masked)
+        n = len(tokens)
+        pool = self._index.get((n, WILDCARD), [])
+        if n and WILDCARD not in tokens[0]:
+            pool = self._index.get((n, tokens[0]), []) + pool
+        elif not n:
+            pool = self._by_len.get(0, [])
         best, best_score = None, -1
-        for c in self._candidates(len(tokens)):
+        for c in pool:
             score = 0
             for t, s in zip(c.tokens, tokens):
                 if t == s:
@@ -316,18 +323,51 @@ class TemplateMiner:
                 elif not _fits(t, s):
                     break
             else:
-                if score > best_score:
+                if score > best_score or (score == best_score and c.id < best.id):
                     best, best_score = c, score
         return best
 
     def _learn(self, masked: tuple[str, ...]) -> _Cluster:
-        """Cache miss: join a compatible cluster, merge word variants, or create."""
+        """Cache miss: join a compatible cluster, merge word variants, or create.
+
+        A compatible template has the same first token or a variable there,
+        so the clusters indexed under (length, first token) and (length,
+        ``<*>``) are searched first; all clusters of the same length are
+        scanned only before creating a template (to count word variants).
+        """
         tokens = _collapse(masked)
         n = len(tokens)
         max_new = max(1, n // 4)  # constants that may turn into <*> at once
+        first = tokens[0] if n else ""
+        if n and WILDCARD not in first:
+            pool = self._index.get((n, first), []) + self._index.get((n, WILDCARD), [])
+            best, new, _ = self._search(tokens, pool, max_new)
+            if best is not None:
+                if new:
+                    self._generalise(best, new, tokens)
+                return best
+        best, new, near = self._search(tokens, self._by_len.get(n, []), max_new)
+        if best is not None:
+            if new:
+                self._generalise(best, new, tokens)
+            return best
+        if near:
+            merged = self._merge_variants(tokens, near)
+            if merged is not None:
+                return merged
+        return self._create(tokens)
+
+    @staticmethod
+    def _search(tokens: tuple[str, ...], clusters: list[_Cluster], max_new: int):
+        """(best compatible cluster, its positions to generalise, near clusters).
+
+        Compatible: every position is equal, fits a ``<*>`` of the template,
+        or is a variable where the template has a constant (at most
+        ``max_new`` of those). Near: differs in at most ``max_new`` words.
+        """
         best, best_score, best_new = None, -1, None
-        near: list[tuple[_Cluster, list[int]]] = []  # clusters differing in words
-        for c in self._candidates(n):
+        near: list[tuple[_Cluster, list[int]]] = []
+        for c in clusters:
             score, diff, new = 0, [], []
             for i, (t, s) in enumerate(zip(c.tokens, tokens)):
                 if t == s:
@@ -342,21 +382,16 @@ class TemplateMiner:
             if len(new) > max_new:
                 continue
             if not diff:
-                if score > best_score:
+                # most constants in common; ties go to the older template, so
+                # that a restored miner decides exactly like the original
+                if score > best_score or (score == best_score and c.id < best.id):
                     best, best_score, best_new = c, score, new
             elif len(diff) <= max_new and not new:
                 near.append((c, diff))
-        if best is not None:
-            if best_new:
-                self._generalise(best, best_new, tokens)
-            return best
-        if near:
-            merged = self._merge_variants(tokens, near)
-            if merged is not None:
-                return merged
-        return self._create(tokens)
+        return best, best_new, near
 
-    def _merge_variants(self, tokens: tuple[str, ...], near: list[tuple[_Cluster, list[int]]]) -> _Cluster | None:
+    def _merge_variants(self, tokens: tuple[str, ...],
+                        near: list[tuple[_Cluster, list[int]]]) -> _Cluster | None:
         """Merge word variants when a slot has more than max_word_variants words."""
         values: dict[int, set[str]] = {}
         for c, diff in near:
@@ -375,10 +410,19 @@ class TemplateMiner:
     def _create(self, tokens: tuple[str, ...]) -> _Cluster:
         cluster = _Cluster(self._next_id, list(tokens))
         self._next_id += 1
-        self._clusters[cluster.id] = cluster
-        self._by_len.setdefault(len(tokens), []).append(cluster)
+        self._add_cluster(cluster)
         self._peek.cache_clear()
         return cluster
+
+    @staticmethod
+    def _index_key(tokens: list[str]) -> tuple[int, str]:
+        first = tokens[0] if tokens else ""
+        return len(tokens), WILDCARD if WILDCARD in first else first
+
+    def _add_cluster(self, cluster: _Cluster) -> None:
+        self._clusters[cluster.id] = cluster
+        self._by_len.setdefault(len(cluster.tokens), []).append(cluster)
+        self._index.setdefault(self._index_key(cluster.tokens), []).append(cluster)
 
     def _generalise(self, cluster: _Cluster, positions: list[int], tokens: tuple[str, ...]) -> None:
         """Turn ``positions`` of the template into variables, then absorb the
@@ -387,6 +431,10 @@ class TemplateMiner:
         for i in positions:
             s = tokens[i]
             new_tokens[i] = s if WILDCARD in s and _fits(s, new_tokens[i]) else WILDCARD
+        old_key, new_key = self._index_key(cluster.tokens), self._index_key(new_tokens)
+        if old_key != new_key:
+            self._index[old_key].remove(cluster)
+            self._index.setdefault(new_key, []).append(cluster)
         cluster.tokens = new_tokens
         cluster.text = " ".join(new_tokens)
         for other in list(self._candidates(len(new_tokens))):
@@ -399,11 +447,12 @@ class TemplateMiner:
             survivor.id, other.id = other.id, survivor.id
             self._clusters[survivor.id] = survivor
         survivor.size += other.size
+        self._by_len[len(other.tokens)].remove(other)
+        self._index[self._index_key(other.tokens)].remove(other)
         other.alias = survivor
         other.tokens = survivor.tokens
         self._clusters.pop(other.id, None)
         self._aliases[other.id] = survivor.id
-        self._by_len[len(other.tokens)].remove(other)
 
     # -- persistence ----------------------------------------------------------------
 
@@ -426,10 +475,8 @@ class TemplateMiner:
         miner = cls(max_word_variants=state["max_word_variants"], cache_size=state["cache_size"],
                     token_cache_size=state.get("token_cache_size", 100_000))
         miner._next_id = state["next_id"]
-        for cid, tokens, size in state["clusters"]:
-            c = _Cluster(cid, list(tokens), size)
-            miner._clusters[cid] = c
-            miner._by_len.setdefault(len(tokens), []).append(c)
+        for cid, tokens, size in sorted(state["clusters"]):
+            miner._add_cluster(_Cluster(cid, list(tokens), size))
         miner._aliases = {int(k): int(v) for k, v in state["aliases"]}
         return miner
 

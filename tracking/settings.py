@@ -42,7 +42,7 @@ class TrackingSettings(BaseSettings):
     signing_key_file: Path | None = Field(
         None, validation_alias=AliasChoices(KEY_FILE_ENV, "RCA_TRACKING_SIGNING_KEY_FILE"))
     artifact_root: str | None = None
-    probe_timeout_s: float = Field(2.0, gt=0)
+    probe_timeout_s: float = Field(5.0, gt=0)
     http_timeout_s: int = Field(10, gt=0)
     http_max_retries: int = Field(2, ge=0)
     retry_interval_s: float = Field(60.0, gt=0)

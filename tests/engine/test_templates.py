@@ -178,6 +178,15 @@ def test_no_template_growth_when_only_variables_change():
     assert m._lookup.cache_info().currsize <= 1000
 
 
+def test_unbounded_word_values_end_in_one_template():
+    rnd = random.Random(5)
+    names = ["".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(8)) for _ in range(3000)]
+    m = TemplateMiner()
+    got = ids(m, [f"user {n} logged in from gateway" for n in names] + [f"{n} joined the channel" for n in names])
+    assert len(m) == 2 and len(set(got)) == 2
+    assert set(m.templates.values()) == {"user <*> logged in from gateway", "<*> joined the channel"}
+
+
 def test_save_and_load_keep_ids_and_matches():
     m = TemplateMiner(max_word_variants=3)
     lines = list(_stream(500)) + [f"Running periodic task T.{w} run" for w in "abcdefg"] + ["Claim successful", "VM Paused"]
@@ -207,3 +216,18 @@ def test_loghub_grouping_accuracy():
     from engine.bench_parse import grouping_accuracy
 
     assert grouping_accuracy(csv_path) >= 0.99
+
+
+def test_benchmarks_run_on_small_inputs(tmp_path):
+    from engine.bench_parse import BUILTIN_SEED, bench_memory, bench_parse
+
+    log = tmp_path / "nova-api.log"
+    log.write_text("\n".join(BUILTIN_SEED) + "\n")
+    result = bench_parse([str(log)], repeat=1, min_pass_lines=100)
+    assert result["lines"] == len(BUILTIN_SEED) and result["templates"] == len(BUILTIN_SEED)
+    assert result["lines_per_s"] > 0
+    reports = []
+    memory = bench_memory(3000, seed_path=log, report_every=1000, on_report=reports.append)
+    assert [r["events"] for r in memory["reports"]] == [1000, 2000, 3000] and len(reports) == 3
+    assert memory["templates"] == len(BUILTIN_SEED)  # new values, no new templates
+    assert memory["peak_rss_mb"] > 0
