@@ -92,6 +92,11 @@ def add_worker(sub) -> None:
     p.add_argument("--window", type=float, default=None, help="window size in seconds (default 60)")
     p.add_argument("--lateness", type=float, default=None, help="allowed lateness in seconds (default 30)")
     p.add_argument("--idle-timeout", type=float, default=None, help="close windows after N quiet seconds")
+    p.add_argument("--model", default=None, metavar="REF", help="model to serve (default: the production alias)")
+    p.add_argument("--baseline", action="store_true", help="serve the baseline analyzer, no model")
+    from cli.models_cmd import add_mlflow_flags
+
+    add_mlflow_flags(p)
     p.set_defaults(func=cmd_worker)
 
 
@@ -104,7 +109,10 @@ def cmd_worker(args) -> int:
                                    ("idle_timeout_seconds", args.idle_timeout)) if v is not None}
     if overrides:
         settings.worker = settings.worker.model_copy(update=overrides)
-    run_worker(settings, Pipeline(settings.worker))
+    from tracking.api import mlflow_enabled
+
+    run_worker(settings, Pipeline(settings.worker), model_ref=args.model,
+               track=mlflow_enabled(args.disable_mlflow, args.enable_mlflow), serve_models=not args.baseline)
     return 0
 
 

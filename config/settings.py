@@ -86,6 +86,7 @@ class WorkerSettings(BaseSettings):
     max_open_windows: int = Field(10_000, gt=0)
     max_events_per_window: int = Field(5_000, gt=0)
     max_message_bytes: int = Field(1_000_000, gt=0)
+    model_poll_seconds: float = Field(5.0, gt=0)  # how often the worker checks for a new production model
     session_timeout_seconds: float = Field(30.0, ge=6.0)  # how soon a crashed worker's partitions move
     web_port: int = 6066
 

@@ -10,6 +10,7 @@ out with more worker processes (partitions), not with agent concurrency.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import time
@@ -18,6 +19,7 @@ import faust
 
 import schemas
 from config.settings import KafkaSettings, Settings
+from consumers import models
 from consumers.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,8 @@ def broker_credentials(cfg: KafkaSettings):
     return None
 
 
-def build_app(settings: Settings, pipeline: Pipeline) -> faust.App:
+def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = None, tracker=None,
+              serve_models: bool = True) -> faust.App:
     brokers = ";".join(f"kafka://{b}" for b in settings.kafka.bootstrap_servers.split(","))
     app = faust.App(
         settings.worker.app_id,
@@ -96,16 +99,47 @@ def build_app(settings: Settings, pipeline: Pipeline) -> faust.App:
     async def close_idle_windows():
         await publish(pipeline.windows.expire_idle(time.monotonic()))
 
+    serving = models.initial(model_ref) if serve_models else models.Serving()
+    models.apply(pipeline, serving.loaded)
+
+    @app.timer(interval=settings.worker.model_poll_seconds)
+    async def follow_production():
+        """Hot reload: verify and load a new production bundle off the event loop, then swap it in."""
+        if not serve_models:
+            return
+        changed, error = await asyncio.get_running_loop().run_in_executor(None, models.refresh, serving, model_ref)
+        if changed:
+            models.apply(pipeline, serving.loaded)
+            if tracker is not None:
+                tracker.set_model_version(serving.version)
+        elif error:
+            log.warning("keeping model %s: %s", serving.version, error.splitlines()[0][:300])
+
     @app.timer(interval=10.0)
     async def report():
-        log.info("worker metrics %s open_windows=%d late=%d", pipeline.counters.snapshot(),
-                 len(pipeline.windows), pipeline.windows.late_total)
+        snapshot = pipeline.counters.snapshot()
+        log.info("worker metrics %s open_windows=%d late=%d model=%s", snapshot, len(pipeline.windows),
+                 pipeline.windows.late_total, pipeline.model_version)
+        if tracker is not None:
+            tracker.log_metrics({**snapshot, "open_windows": len(pipeline.windows),
+                                 "late_events": pipeline.windows.late_total})
 
     return app
 
 
-def run_worker(settings: Settings, pipeline: Pipeline, loglevel: str = "INFO") -> None:
-    """Run until SIGTERM/SIGINT (blocking)."""
-    app = build_app(settings, pipeline)
+def run_worker(settings: Settings, pipeline: Pipeline, loglevel: str = "INFO", model_ref: str | None = None,
+               track: bool = True, serve_models: bool = True) -> None:
+    """Run until SIGTERM/SIGINT (blocking); one tracked MLflow run per worker lifetime."""
+    tracker = None
+    if track:
+        from tracking.api import worker_run
+
+        tracker = worker_run({"app_id": settings.worker.app_id, "topic": settings.topics.logs,
+                              "window_seconds": settings.worker.window_seconds})
+    app = build_app(settings, pipeline, model_ref=model_ref, tracker=tracker, serve_models=serve_models)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        if tracker is not None:
+            tracker.close()

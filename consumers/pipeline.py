@@ -77,6 +77,14 @@ class Pipeline:
         closed = self.windows.add(key_, event.timestamp, item, token, time.monotonic() if now is None else now)
         return None, closed
 
+    def swap_miner(self, miner: TemplateMiner) -> None:
+        """Use a model's miner; events already in open windows are re-mined so ids match the model."""
+        self.miner = miner
+        for window in self.windows.open_windows():
+            for item in window.items:
+                r = miner.add(item.event.message)
+                item.template_id, item.template, item.params = str(r.template_id), r.template, list(r.params)
+
     def result(self, window: Window) -> dict:
         """The RCA result message of a closed window (validated against its schema)."""
         analysis = self.analyzer(window.items)

@@ -99,6 +99,9 @@ class WindowStore:
             closed.append(self._close_oldest("capacity"))
         return closed
 
+    def open_windows(self) -> list[Window]:
+        return list(self._open.values())
+
     def expire_idle(self, now: float) -> list[Window]:
         """Close everything when no event arrived for `idle_timeout` seconds."""
         if not self._open or self.last_add_wall is None or now - self.last_add_wall < self.idle_timeout:

@@ -82,7 +82,10 @@ def start_worker(stack, topics, tmp_path):
     group = f"rca-test-{uuid.uuid4().hex[:8]}"
 
     def start(**extra: str) -> WorkerProcess:
-        env = {**stack, **topics.env(), "RCA_WORKER_APP_ID": group, **extra}
+        # A registered model of its own (none is production: the baseline serves) and no
+        # tracking, unless the test says otherwise.
+        env = {**stack, **topics.env(), "RCA_WORKER_APP_ID": group, "RCA_MLFLOW_AUTO_LOG": "false",
+               "RCA_MLFLOW_REGISTERED_MODEL_NAME": f"test-{group}", **extra}
         w = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log")
         started.append(w)
         return w

@@ -1,0 +1,68 @@
+"""Which model the worker serves, and switching it without a restart.
+
+At start the worker loads the production bundle (verified before it is
+unpickled); without one it serves the baseline analyzer and says so. A timer
+asks the registry every few seconds whether production moved (a retrain or
+`rca models promote/rollback`); a new bundle is verified and loaded in a
+thread, then swapped in between two messages. A bundle that fails
+verification or loading is refused and the old one keeps serving.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from consumers.pipeline import Pipeline
+from engine.baseline import analyze_window as baseline_window
+from engine.scoring import BundleScorer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Serving:
+    loaded: object | None = None   # tracking.api.LoadedModel
+    last_error: str | None = None
+
+    @property
+    def version(self) -> str | None:
+        if self.loaded is None:
+            return None
+        v = getattr(self.loaded, "version", None)
+        return str(v) if v is not None else getattr(self.loaded, "source", None)
+
+
+def apply(pipeline: Pipeline, loaded) -> None:
+    """Serve `loaded` (or the baseline when None) from the next window on."""
+    if loaded is None:
+        pipeline.analyzer, pipeline.analyzer_name, pipeline.model_version = baseline_window, "baseline", None
+        return
+    scorer = BundleScorer(loaded.bundle, str(loaded.version) if loaded.version is not None else loaded.source)
+    pipeline.swap_miner(scorer.miner)
+    pipeline.analyzer = scorer.analyze_window
+    pipeline.analyzer_name = "bundle"
+    pipeline.model_version = scorer.version
+    log.info("serving model %s", scorer.version)
+
+
+def initial(ref: str | None) -> Serving:
+    from tracking.api import load_model
+
+    try:
+        return Serving(load_model(ref))
+    except Exception as exc:  # noqa: BLE001 - serve the baseline rather than nothing
+        log.warning("no model to serve (%s); using the baseline analyzer until one is promoted",
+                    str(exc).splitlines()[0][:300])
+        return Serving(None, str(exc))
+
+
+def refresh(serving: Serving, ref: str | None) -> tuple[bool, str | None]:
+    """(changed, error). Runs in a worker thread: network and unpickling stay off the event loop."""
+    from tracking.api import reload_model
+
+    new, error = reload_model(serving.loaded, ref)
+    changed = new is not None and (serving.loaded is None or new.sha256 != serving.loaded.sha256)
+    if changed:
+        serving.loaded = new
+    serving.last_error = error
+    return changed, error
