@@ -1,0 +1,85 @@
+"""Incident decision for a run or a window.
+
+A logistic model over a few of ``features.RUN_FEATURES``, learned from
+labelled training runs. Healthy clouds log errors too, so an ERROR line
+alone is weak evidence; what tells a failure apart is errors that normal
+runs never show, together with a workflow that stopped early (expected
+steps of every normal run are missing).
+
+Two variants are fitted: ``run`` (whole runs) and ``window`` (a short window
+cannot be checked for completeness: it uses novel errors, novel warnings and
+tracebacks). Without labels (only normal runs given), the decision falls
+back to a novelty score thresholded above every normal run.
+
+The fitted state is plain floats and lists (no sklearn objects), so it
+pickles small and loads without scikit-learn.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .features import RUN_FEATURES
+from .linear import LinearModel, fit_logistic
+
+log = logging.getLogger(__name__)
+
+# Features each scope decides on. Cross-validation by test on the dev set
+# preferred the two-feature run model (novel error signatures, and missing
+# workflow) to every larger set: error and traceback counts reward periodic
+# errors that healthy clouds repeat. A window cannot be checked for
+# completeness, so it decides on novelty alone.
+SCOPE_FEATURES = {
+    "run": ("log_error_sigs_novel", "missing_expected"),
+    "window": ("log_error_sigs_novel", "log_warn_sigs_novel", "log_tracebacks"),
+}
+
+
+def _columns(scope: str) -> list[int]:
+    return [RUN_FEATURES.index(n) for n in SCOPE_FEATURES[scope]]
+
+
+@dataclass
+class Detector:
+    """Incident/no-incident per run (``scope='run'``) or window (``'window'``)."""
+
+    scorers: dict[str, LinearModel] = field(default_factory=dict)
+
+    def fit(self, X: Sequence[Sequence[float]], y: Sequence[int | None], c: float = 1.0) -> "Detector":
+        Xa = np.asarray(X, dtype=float).reshape(-1, len(RUN_FEATURES))
+        ya = np.asarray([-1 if v is None else int(v) for v in y], dtype=int)
+        keep = ya >= 0
+        Xa, ya = Xa[keep], ya[keep]
+        for scope in SCOPE_FEATURES:
+            Xs = Xa[:, _columns(scope)]
+            if len(set(ya.tolist())) == 2:
+                self.scorers[scope] = fit_logistic(Xs, ya, c)
+            else:
+                self.scorers[scope] = _fit_novelty(Xs[ya == 0])
+        return self
+
+    def probability(self, x: Sequence[float], scope: str = "run") -> float:
+        return self.scorers[scope].probability([x[i] for i in _columns(scope)])
+
+    def decide(self, x: Sequence[float], scope: str = "run") -> tuple[float, bool]:
+        p = self.probability(x, scope)
+        return p, p >= self.scorers[scope].threshold
+
+
+def _fit_novelty(X_normal: np.ndarray) -> LinearModel:
+    """No failures to learn from: flag what lies well beyond every normal run.
+
+    Score = sum of the scope's features standardised by the normal runs; the
+    threshold sits one unit above the highest normal score.
+    """
+    k = X_normal.shape[1]
+    weights = np.ones(k)
+    if not len(X_normal):
+        return LinearModel(weights.tolist(), -1.0, [0.0] * k, [1.0] * k)
+    mean = X_normal.mean(axis=0)
+    scale = X_normal.std(axis=0) + 0.1
+    top = float((((X_normal - mean) / scale) @ weights).max())
+    return LinearModel(weights.tolist(), -(top + 1.0), mean.tolist(), scale.tolist())

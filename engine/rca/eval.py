@@ -1,0 +1,185 @@
+"""Evaluate RCA on a data set laid out like the fault-injection dev set.
+
+Run-level failure detection: round 1 of a FAILURE test is positive, every
+NO_FAILURE round is negative (a failing round 2 -- left-over state of round
+1 -- is left out). Root cause: for every positive run, is the labelled
+module (COMPONENT ``/nova/compute/manager.py`` -> ``nova.compute.manager``)
+among the top-1 / top-3 candidates, at subsystem (``nova``), package
+(``nova.compute``) and module level? The ranked list at each level is the
+candidates' names at that level with repeats removed, in rank order.
+
+Two root-cause figures are given:
+* ``rca``: the ranking for every labelled incident, whether or not the
+  detector flagged the run (RCA given that there is an incident, the way an
+  operator asks with ``--issue``);
+* ``rca_end_to_end``: a missed detection counts as a miss.
+
+``cross_validate`` fits on some tests and evaluates on the others (folds by
+test, so both rounds of a test are on the same side): the honest estimate
+for unseen tests.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from schemas.log_event import LogEvent
+
+from .dataset import RunRef, list_runs, load_run
+from .modules import level_of
+from .report import Report
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("subsystem", "package", "module")
+AnalyzeFn = Callable[[list[LogEvent]], Report]
+
+
+def is_evaluated(ref: RunRef) -> bool:
+    """Runs that count for detection: round 1 of any test, and fault-free round 2s."""
+    return ref.failure is not None and (ref.round == "round_1" or not ref.failure)
+
+
+def ranked_names(report: Report) -> list[str]:
+    """Module names in rank order (root causes, else the forced candidates)."""
+    causes = report.root_causes or report.candidates
+    return [rc.module or rc.subsystem for rc in causes]
+
+
+def score_predictions(items: Sequence[tuple[RunRef, bool, list[str], list[str]]]) -> dict:
+    """Metrics from (run, predicted incident, ranked modules, ranked modules if detected)."""
+    tp = fp = fn = tn = 0
+    hits = {k: {lvl: {1: 0, 3: 0} for lvl in LEVELS} for k in ("rca", "rca_end_to_end")}
+    n_inc = 0
+    per_run = []
+    for ref, predicted, ranked, ranked_e2e in items:
+        if not is_evaluated(ref):
+            continue
+        positive = bool(ref.failure) and ref.round == "round_1"
+        tp += positive and predicted
+        fp += (not positive) and predicted
+        fn += positive and not predicted
+        tn += (not positive) and not predicted
+        row = {"run": ref.run_id, "label": positive, "predicted": predicted,
+               "truth": ref.root_module, "top3": ranked[:3]}
+        if positive and ref.root_module:
+            n_inc += 1
+            for key, names in (("rca", ranked), ("rca_end_to_end", ranked_e2e)):
+                for lvl in LEVELS:
+                    truth = level_of(ref.root_module, lvl)
+                    ordered = _dedupe(level_of(n, lvl) for n in names)
+                    for k in (1, 3):
+                        hits[key][lvl][k] += truth in ordered[:k]
+        per_run.append(row)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    out = {
+        "detection": {"precision": precision, "recall": recall, "f1": f1,
+                      "tp": tp, "fp": fp, "fn": fn, "tn": tn},
+        "incidents": n_inc, "runs": per_run,
+    }
+    for key in hits:
+        out[key] = {f"{lvl}_top{k}": (hits[key][lvl][k] / n_inc if n_inc else 0.0)
+                    for lvl in LEVELS for k in (1, 3)}
+    return out
+
+
+def _dedupe(names) -> list:
+    seen, out = set(), []
+    for n in names:
+        if n is not None and n not in seen:
+            seen.add(n)
+            out.append(n)
+    return out
+
+
+def evaluate_dataset(dataset_dir: str | Path, labels_tsv: str | Path, analyze_fn: AnalyzeFn,
+                     load_fn: Callable[[Path], list[LogEvent]] = load_run) -> dict:
+    """Analyze every run of the data set with ``analyze_fn`` and score it.
+
+    ``analyze_fn(events) -> Report``; for the ``rca`` figures on missed
+    detections it should fill ``Report.candidates`` (``analyze(...,
+    force_rank=True)``).
+    """
+    items = []
+    for ref in list_runs(dataset_dir, labels_tsv):
+        if not is_evaluated(ref):
+            continue
+        report = analyze_fn(load_fn(ref.path))
+        items.append(_item(ref, report))
+    return score_predictions(items)
+
+
+def _item(ref: RunRef, report: Report) -> tuple[RunRef, bool, list[str], list[str]]:
+    e2e = [rc.module or rc.subsystem for rc in report.root_causes] if report.is_incident else []
+    return ref, report.is_incident, ranked_names(report), e2e
+
+
+def cross_validate(refs: Sequence[RunRef], events: dict[str, list[LogEvent]], folds: int | None = 5,
+                   seed: int = 0, issue_fn: Callable[[RunRef], str | None] | None = None) -> dict:
+    """Fit on the other tests, analyze the held-out ones; folds by test.
+
+    ``folds=None`` is leave-one-test-out. ``events`` maps run_id -> events
+    (load once, reuse for every fold).
+    """
+    from .model import RCAModel, analyze
+
+    tests = sorted({r.test_id for r in refs})
+    rng = random.Random(seed)
+    order = tests[:]
+    rng.shuffle(order)
+    k = len(order) if folds is None else min(folds, len(order))
+    fold_of = {t: i % k for i, t in enumerate(order)}
+    items = []
+    for fold in range(k):
+        train = [r for r in refs if fold_of[r.test_id] != fold]
+        test = [r for r in refs if fold_of[r.test_id] == fold]
+        model = fit_model(train, events)
+        for ref in test:
+            if not is_evaluated(ref):
+                continue
+            issue = issue_fn(ref) if issue_fn else None
+            report = analyze(events[ref.run_id], model, issue=issue, force_rank=True)
+            items.append(_item(ref, report))
+        log.info("fold %d/%d done (%d test runs)", fold + 1, k, len(test))
+    return score_predictions(items)
+
+
+def fit_model(refs: Sequence[RunRef], events: dict[str, list[LogEvent]]):
+    """An RCAModel fitted on labelled runs (what ships is this on all dev data)."""
+    from .model import RCAModel
+
+    runs = [events[r.run_id] for r in refs]
+    labels = [r.failure for r in refs]
+    roots = [r.root_module for r in refs]
+    return RCAModel().fit(runs, labels, roots)
+
+
+def baseline_analyze(events: list[LogEvent]) -> Report:
+    """The naive rule: any ERROR record is an incident; the first ERROR's logger is the cause."""
+    from .report import RootCause
+
+    errors = [e for e in events if e.level in ("ERROR", "CRITICAL")]
+    if not errors:
+        return Report(is_incident=False, anomaly_score=0.0)
+    first = min(errors, key=lambda e: e.timestamp or 0.0)
+    rc = RootCause(1, (first.logger or "unknown").split(".")[0], first.service, first.logger,
+                   "error", 1.0, first.timestamp)
+    return Report(is_incident=True, anomaly_score=1.0, root_causes=[rc], candidates=[rc])
+
+
+def format_metrics(metrics: dict, title: str = "") -> str:
+    """A short human-readable table of the metrics."""
+    d = metrics["detection"]
+    lines = [title] if title else []
+    lines.append(f"detection  P={d['precision']:.3f} R={d['recall']:.3f} F1={d['f1']:.3f} "
+                 f"(tp={d['tp']} fp={d['fp']} fn={d['fn']} tn={d['tn']})")
+    for key in ("rca", "rca_end_to_end"):
+        m = metrics[key]
+        lines.append(f"{key:15s}" + "  ".join(
+            f"{lvl} top1={m[f'{lvl}_top1']:.3f} top3={m[f'{lvl}_top3']:.3f}" for lvl in LEVELS)
+            + f"  (n={metrics['incidents']})")
+    return "\n".join(lines)

@@ -1,0 +1,200 @@
+"""The RCA model: fit on training runs, analyze a run or a window.
+
+    model = RCAModel().fit(runs, labels=[False, True, ...], root_causes=[None, "nova.compute.manager", ...])
+    report = analyze(events, model, issue="Volume attach failed")
+
+``runs`` are lists of LogEvents (one per run). Runs labelled False (or every
+run when no labels are given) form the normal profile; labelled runs train
+the incident detector; runs with a root-cause module train the ranker. The
+state is plain data (dataclasses, Counters, lists): it pickles, and holds no
+lambdas or sklearn objects.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from schemas.log_event import LogEvent
+
+from . import knowledge
+from .detector import Detector
+from .features import RUN_FEATURES, NormalProfile, run_features, signature
+from .modules import package_of, subsystem_of
+from .ranker import CANDIDATE_FEATURES, Anomaly, Candidate, Ranker, find_anomalies
+from .report import Incident, Report, RootCause, TimelineEntry, cap_evidence
+
+log = logging.getLogger(__name__)
+
+MAX_ROOT_CAUSES = 5
+MAX_TIMELINE = 50
+MAX_EVIDENCE_RECORDS = 3
+ISSUE_CATEGORY_BOOST = 0.5
+ISSUE_WORD_BOOST = 0.25
+
+
+@dataclass
+class RCAModel:
+    """Normal profile + incident detector + root-cause ranker."""
+
+    profile: NormalProfile = field(default_factory=NormalProfile)
+    detector: Detector = field(default_factory=Detector)
+    ranker: Ranker = field(default_factory=Ranker)
+    metadata: dict = field(default_factory=dict)
+
+    def fit(self, runs: Sequence[Sequence[LogEvent]], labels: Sequence[bool | None] | None = None,
+            root_causes: Sequence[str | None] | None = None) -> "RCAModel":
+        """Learn from training runs.
+
+        labels[i]: True (the run failed), False (it did not), None (unknown:
+        used by neither the profile nor the detector). Without labels every
+        run is taken as normal. root_causes[i]: the faulty module of a failed
+        run (``nova.compute.manager``), or None.
+        """
+        n = len(runs)
+        labels = list(labels) if labels is not None else [False] * n
+        root_causes = list(root_causes) if root_causes is not None else [None] * n
+        if len(labels) != n or len(root_causes) != n:
+            raise ValueError("runs, labels and root_causes must have the same length")
+        normal = [i for i in range(n) if labels[i] is False]
+        self.profile = NormalProfile.fit(runs[i] for i in normal)
+        normal_set = set(normal)
+        X, y = [], []
+        for i in range(n):
+            if labels[i] is None:
+                continue
+            X.append(run_features(runs[i], self.profile, exclude_self=i in normal_set))
+            y.append(int(bool(labels[i])))
+        self.detector = Detector().fit(X, y)
+        incidents = [(find_anomalies(runs[i], self.profile), root_causes[i])
+                     for i in range(n) if labels[i] and root_causes[i]]
+        self.ranker = Ranker().fit(incidents)
+        self.metadata = {
+            "fitted_at": time.time(), "runs": n, "normal_runs": len(normal),
+            "failed_runs": sum(1 for v in labels if v), "labelled_incidents": len(incidents),
+            "expected_signatures": len(self.profile.expected),
+            "signatures": len(self.profile.doc_freq), "run_features": list(RUN_FEATURES),
+            "ranker_learned": self.ranker.learned,
+        }
+        log.info("RCA model fitted: %s", self.metadata)
+        return self
+
+
+def analyze(events: Sequence[LogEvent], model: RCAModel, issue: str | None = None,
+            scope: str = "run", force_rank: bool = False) -> Report:
+    """Decide whether ``events`` hold an incident and rank its root causes.
+
+    scope: ``run`` (a whole run or batch) or ``window`` (a short stream
+    window: the workflow-completeness check is skipped). ``issue``: an
+    operator's description ("Volume attach failed"): candidates of matching
+    categories or names rank higher, and a ranking is produced even when the
+    detector alone would not call an incident (the operator says there is
+    one). ``force_rank``: always fill ``candidates`` (evaluation).
+    """
+    events = sorted((e for e in events if e.parse_error is None), key=lambda e: e.timestamp or 0.0)
+    x = run_features(events, model.profile, completeness=(scope == "run"))
+    score, is_incident = model.detector.decide(x, scope)
+    anomalies = find_anomalies(events, model.profile)
+    report = Report(is_incident=is_incident, anomaly_score=score,
+                    features=dict(zip(RUN_FEATURES, x)), event_count=len(events))
+    report.timeline = [
+        TimelineEntry(a.event.timestamp, a.event.service, a.event.level, a.event.logger,
+                      a.event.message.split("\n", 1)[0][:500], a.novelty >= 0.5)
+        for a in anomalies[:MAX_TIMELINE]
+    ]
+    if not (is_incident or issue or force_rank) or not anomalies:
+        return report
+    ranked = _apply_issue(model.ranker.rank(anomalies), issue)
+    causes = [_root_cause(i + 1, c) for i, c in enumerate(ranked[:MAX_ROOT_CAUSES])]
+    report.candidates = causes
+    if is_incident or issue:
+        report.root_causes = causes
+        report.incidents = [_incident(anomalies, causes, score)]
+    return report
+
+
+def _apply_issue(cands: list[Candidate], issue: str | None) -> list[Candidate]:
+    if not issue:
+        return cands
+    cats = knowledge.issue_categories(issue)
+    words = knowledge.issue_words(issue)
+    for c in cands:
+        boost = 1.0
+        if cats and knowledge.classify(_candidate_text(c)).category in cats:
+            boost += ISSUE_CATEGORY_BOOST
+        parts = set(c.module.split("."))
+        if words and any(w in p for w in words for p in parts):
+            boost += ISSUE_WORD_BOOST
+        c.score = min(c.score * boost, 1.0) if boost > 1 else c.score
+    return sorted(cands, key=lambda c: (-c.score, c.module))
+
+
+def _candidate_text(c: Candidate) -> str:
+    parts = [c.module]
+    for a in c.anomalies[:MAX_EVIDENCE_RECORDS]:
+        parts.append(a.event.message.split("\n", 1)[0])
+        if a.event.exception_type:
+            parts.append(a.event.exception_type)
+    return " ".join(parts)
+
+
+def _root_cause(rank: int, c: Candidate) -> RootCause:
+    sub = subsystem_of(c.module) or "unknown"
+    recs = c.anomalies
+    own = [a for a in recs if a.subsystem == sub] or recs
+    service = next((a.event.service for a in own if a.event.service), None)
+    text = _candidate_text(c)
+    mode = knowledge.classify(text)
+    evidence = cap_evidence([a.event.raw for a in own[:MAX_EVIDENCE_RECORDS]])
+    linked = _linked(own, recs)
+    return RootCause(
+        rank=rank, subsystem=sub, service=service, module=c.module, category=mode.category,
+        score=c.score, first_seen=min((a.event.timestamp for a in recs if a.event.timestamp), default=None),
+        evidence=evidence,
+        request_ids=sorted({a.event.request_id for a in linked if a.event.request_id})[:20],
+        instance_ids=sorted({a.event.instance_id for a in linked if a.event.instance_id})[:20],
+        recommendation=knowledge.recommendation(mode, text), package=package_of(c.module),
+        reasons=_reasons(c),
+    )
+
+
+def _linked(own: list[Anomaly], recs: list[Anomaly]) -> list[Anomaly]:
+    return list({a.order: a for a in own + recs}.values())
+
+
+def _reasons(c: Candidate) -> list[str]:
+    f = dict(zip(CANDIDATE_FEATURES, c.features))
+    out = []
+    if f["inner"]:
+        out.append("innermost OpenStack frame of a traceback")
+    elif f["depth_score"]:
+        out.append("on the traceback path")
+    if f["is_logger"]:
+        out.append("logged the anomalous record")
+    if f["subsystem_order"] == 0.0:
+        out.append("its subsystem deviated first")
+    if f["upstream"] > 0:
+        out.append("later errors in other services share its request/instance ids")
+    if f["assoc_module"] > 0:
+        out.append("past incidents with the same symptoms had their cause here")
+    if f["assoc_only"]:
+        out.append("suggested by past incidents only (no record of this run names it)")
+    return out
+
+
+def _incident(anomalies: list[Anomaly], causes: list[RootCause], score: float) -> Incident:
+    times = [a.event.timestamp for a in anomalies if a.event.timestamp is not None]
+    services = sorted({a.event.service for a in anomalies if a.event.service})
+    top = causes[0] if causes else None
+    summary = (f"{top.category} in {top.module or top.subsystem} ({top.service or 'unknown service'})"
+               if top else "anomalous records without a located cause")
+    return Incident(
+        start=min(times, default=None), end=max(times, default=None), services=services,
+        summary=summary, score=score, root_causes=causes,
+        request_ids=sorted({a.event.request_id for a in anomalies if a.event.request_id})[:50],
+        instance_ids=sorted({a.event.instance_id for a in anomalies if a.event.instance_id})[:50],
+    )
+
+
+__all__ = ["RCAModel", "analyze", "signature"]

@@ -1,0 +1,366 @@
+"""Rank root-cause candidates (OpenStack modules) of an anomalous run or window.
+
+Candidates come from the anomalous records (errors, and warnings normal runs
+never show): every OpenStack module on their traceback path, their logger
+when it is OpenStack code, and modules that training incidents with the same
+symptom were caused by (a learned symptom -> cause memory, which is how a
+Neutron fault that only shows as a Nova error can still point to Neutron).
+
+Each candidate gets a small feature vector (CANDIDATE_FEATURES): where it
+sits on the traceback (the innermost OpenStack frame is usually the code
+that raised or made the bad call), how early its subsystem deviated, whether
+the records were logged by its own service or forwarded, whether records of
+other services sharing its request/instance ids came after it (origin) or
+before it (symptom), a learned prior of the module being at fault when it
+shows up, and the learned symptom association. A logistic model learned
+from training incidents weighs them.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from schemas.log_event import LogEvent
+
+from .features import ERROR_LEVELS, NormalProfile, code_path, signature
+from .linear import LinearModel, fit_logistic
+from .modules import is_project_module, subsystem_of, subsystem_of_service
+
+log = logging.getLogger(__name__)
+
+NOVEL_SHARE = 0.02  # a signature in at most this share of normal runs is novel
+MAX_ANOMALIES = 2000
+HELPER_NAMES = frozenset({"utils", "hooks", "base", "exception", "exceptions", "wsgi", "decorators"})
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+
+CANDIDATE_FEATURES = (
+    "inner",                 # innermost OpenStack frame of some anomalous record
+    "depth_score",           # best 1/(1+frames from the innermost)
+    "log_records",           # anomalous records whose path holds it
+    "is_logger",             # logger of an anomalous record
+    "first_position",        # 0 = the first anomalous record mentions it, 1 = the last
+    "subsystem_order",       # 0 = its subsystem deviated first among subsystems
+    "own_service",           # share of its records logged by its own subsystem
+    "helper",                # generic helper module (utils, hooks, base, ...)
+    "module_prior",          # learned: log-lift of being the cause when it appears
+    "assoc_module",          # learned: similar past incidents were caused here
+    "rarity",                # how novel its records are (0..1)
+    "upstream",              # later anomalies of other subsystems share its ids
+    "downstream",            # earlier anomalies of other subsystems share its ids
+    "assoc_only",            # no record mentions it: suggested by the memory only
+)
+
+
+@dataclass
+class Anomaly:
+    """An anomalous record and what the ranker needs of it."""
+
+    order: int
+    event: LogEvent
+    sig: str
+    novelty: float  # 0..1
+    path: list[str]  # OpenStack modules, outermost first
+    subsystem: str | None  # subsystem of the service that logged it
+    ids: frozenset
+
+
+def find_anomalies(events: Sequence[LogEvent], profile: NormalProfile) -> list[Anomaly]:
+    """Errors, plus warnings that normal runs (almost) never show, in time order."""
+    out: list[Anomaly] = []
+    max_rarity = -math.log(0.5 / (profile.n_runs + 1.0)) if profile.n_runs else 1.0
+    for e in events:
+        if e.parse_error is not None or e.level not in ("ERROR", "CRITICAL", "WARNING"):
+            continue
+        sig = signature(e)
+        share = profile.share(sig)
+        if e.level == "WARNING" and share > NOVEL_SHARE:
+            continue
+        novelty = min(profile.rarity(sig) / max_rarity, 1.0) if profile.n_runs else 1.0
+        sub = subsystem_of_service(e.service) or subsystem_of(e.logger if is_project_module(e.logger) else None)
+        ids = set(_UUID.findall(e.message.split("\n", 1)[0]))
+        if e.request_id:
+            ids.add(e.request_id)
+        if e.instance_id:
+            ids.add(e.instance_id)
+        out.append(Anomaly(len(out), e, sig, novelty, code_path(e), sub, frozenset(ids)))
+        if len(out) >= MAX_ANOMALIES:
+            break
+    return out
+
+
+@dataclass
+class Candidate:
+    module: str
+    features: list[float]
+    anomalies: list[Anomaly]
+    score: float = 0.0
+
+
+@dataclass
+class CauseMemory:
+    """Past incidents: their anomalous signatures and the module that caused them.
+
+    ``associations`` finds the training incidents whose symptoms look like
+    this one's (cosine similarity of signature sets, each signature weighted
+    by how specific it is across incidents) and lets them vote for their
+    cause. ``exclude`` leaves one incident (by index) out of its own features.
+    """
+
+    incidents: list = field(default_factory=list)  # [(frozenset(signatures), candidates, root)]
+    sig_incidents: Counter = field(default_factory=Counter)  # signature -> incidents showing it
+    module_root: Counter = field(default_factory=Counter)  # module -> incidents it caused
+    module_seen: Counter = field(default_factory=Counter)  # module -> incidents it was a candidate in
+
+    def add(self, sigs: set[str], candidates: set[str], root: str) -> None:
+        self.incidents.append((frozenset(sigs), frozenset(candidates), root))
+        self.sig_incidents.update(sigs)
+        self.module_root[root] += 1
+        self.module_seen.update(set(candidates) | {root})
+
+    @property
+    def n_incidents(self) -> int:
+        return len(self.incidents)
+
+    @property
+    def base_rate(self) -> float:
+        seen = sum(self.module_seen.values())
+        return (self.n_incidents / seen) if seen else 0.1
+
+    def prior(self, module: str, exclude: int | None = None) -> float:
+        """Log-lift of a module being the cause when it is a candidate (0: no history)."""
+        root = self.module_root.get(module, 0)
+        seen = self.module_seen.get(module, 0)
+        if exclude is not None:
+            _, cands, ex_root = self.incidents[exclude]
+            root -= module == ex_root
+            seen -= module in cands or module == ex_root
+        r0, k = self.base_rate, 2.0
+        return math.log(((root + k * r0) / (seen + k)) / r0)
+
+    def _idf(self, sig: str) -> float:
+        return math.log((self.n_incidents + 1.0) / (self.sig_incidents.get(sig, 0) + 0.5))
+
+    def similar(self, sigs: set[str], exclude: int | None = None) -> list[tuple[float, str]]:
+        """(similarity, root module) of every past incident sharing a symptom."""
+        if not self.incidents or not sigs:
+            return []
+        w = {s: self._idf(s) for s in sigs}
+        norm = math.sqrt(sum(v * v for v in w.values())) or 1.0
+        out = []
+        for i, (isigs, _, root) in enumerate(self.incidents):
+            if i == exclude:
+                continue
+            shared = sigs & isigs
+            if not shared:
+                continue
+            inorm = math.sqrt(sum(self._idf(s) ** 2 for s in isigs)) or 1.0
+            out.append((sum(w[s] ** 2 for s in shared) / (norm * inorm), root))
+        return out
+
+    def associations(self, sigs: set[str], exclude: int | None = None) -> tuple[dict, dict]:
+        """(module -> vote, subsystem -> vote) of similar past incidents, each in 0..1."""
+        sims = self.similar(sigs, exclude)
+        total = sum(s for s, _ in sims) + 0.25  # shrink when the matches are weak
+        by_mod: dict[str, float] = defaultdict(float)
+        by_sub: dict[str, float] = defaultdict(float)
+        for sim, root in sims:
+            by_mod[root] += sim / total
+            by_sub[subsystem_of(root)] += sim / total
+        return by_mod, by_sub
+
+
+def build_candidates(anomalies: list[Anomaly], memory: CauseMemory | None,
+                     exclude: int | None = None) -> list[Candidate]:
+    """Candidates and their features (CANDIDATE_FEATURES order)."""
+    if not anomalies:
+        return []
+    n = len(anomalies)
+    occurrences: dict[str, list[tuple[Anomaly, int | None]]] = defaultdict(list)
+    as_logger: set[str] = set()
+    for a in anomalies:
+        for depth, mod in enumerate(reversed(a.path)):
+            occurrences[mod].append((a, depth))
+        lg = a.event.logger
+        if is_project_module(lg):
+            as_logger.add(lg)
+            if lg not in a.path:
+                occurrences[lg].append((a, None))
+    sigs = {a.sig for a in anomalies}
+    by_mod = memory.associations(sigs, exclude)[0] if memory else {}
+    for mod, p in sorted(by_mod.items(), key=lambda kv: -kv[1])[:5]:
+        occurrences.setdefault(mod, [])
+
+    first_by_sub: dict[str, int] = {}
+    for a in anomalies:
+        if a.subsystem and a.subsystem not in first_by_sub:
+            first_by_sub[a.subsystem] = a.order
+    sub_rank = {s: i for i, s in enumerate(sorted(first_by_sub, key=first_by_sub.get))}
+    n_subs = max(len(sub_rank) - 1, 1)
+
+    out = []
+    for mod, occ in occurrences.items():
+        sub = subsystem_of(mod)
+        recs = _unique([a for a, _ in occ])
+        depths = [d for _, d in occ if d is not None]
+        own = [a for a in recs if a.subsystem == sub]
+        ids = set().union(*(a.ids for a in (own or recs))) if recs else set()
+        t0 = min((a.event.timestamp or 0.0 for a in recs), default=None)
+        up = down = 0
+        if ids and t0 is not None:
+            for a in anomalies:
+                if a.subsystem and a.subsystem != sub and a.ids & ids:
+                    if (a.event.timestamp or 0.0) >= t0:
+                        up += 1
+                    else:
+                        down += 1
+        feats = [
+            1.0 if 0 in depths else 0.0,
+            max((1.0 / (1 + d) for d in depths), default=0.0),
+            math.log1p(len(recs)),
+            1.0 if mod in as_logger else 0.0,
+            (min(a.order for a in recs) / max(n - 1, 1)) if recs else 1.0,
+            (sub_rank[sub] / n_subs) if sub in sub_rank else 1.0,
+            (len(own) / len(recs)) if recs else 0.0,
+            1.0 if mod.rsplit(".", 1)[-1] in HELPER_NAMES else 0.0,
+            memory.prior(mod, exclude) if memory else 0.0,
+            by_mod.get(mod, 0.0),
+            max((a.novelty for a in recs), default=0.0),
+            math.log1p(up),
+            math.log1p(down),
+            0.0 if recs else 1.0,
+        ]
+        out.append(Candidate(mod, feats, recs))
+    return out
+
+
+def _unique(items: list[Anomaly]) -> list[Anomaly]:
+    seen, out = set(), []
+    for a in items:
+        if a.order not in seen:
+            seen.add(a.order)
+            out.append(a)
+    return sorted(out, key=lambda a: a.order)
+
+
+# Hand weights used until a model has labelled incidents to learn from.
+DEFAULT_WEIGHTS = {
+    "inner": 1.5, "depth_score": 1.0, "log_records": 0.3, "is_logger": 0.5,
+    "first_position": -1.0, "subsystem_order": -1.0, "own_service": 0.7, "helper": -1.0,
+    "module_prior": 0.5, "assoc_module": 1.0, "rarity": 0.5,
+    "upstream": 0.3, "downstream": -0.3, "assoc_only": -1.0,
+}
+
+SUBSYSTEM_FEATURES = (
+    "order",           # 0 = its services deviated first, 1 = last (or never)
+    "share_records",   # share of the anomalous records its services logged
+    "own_traceback",   # its services logged a traceback through its own code
+    "log_records",     # anomalous records its services logged
+    "has_error",       # its services logged an ERROR (not only novel warnings)
+    "novelty",         # how novel its records are (0..1)
+    "remote_frames",   # its code is on tracebacks logged by other subsystems
+)
+DEFAULT_SUBSYSTEM_WEIGHTS = {
+    "order": -1.5, "share_records": 1.0, "own_traceback": 1.0, "log_records": 0.3,
+    "has_error": 0.5, "novelty": 0.5, "remote_frames": 0.5,
+}
+
+
+def subsystem_features(anomalies: list[Anomaly], extra: Iterable[str] = ()) -> dict[str, list[float]]:
+    """Candidate subsystems and their features (SUBSYSTEM_FEATURES order).
+
+    Candidates: subsystems whose services logged anomalies, whose code is on
+    their tracebacks, and ``extra`` (e.g. suggested by similar past incidents).
+    """
+    if not anomalies:
+        return {}
+    subs = {a.subsystem for a in anomalies if a.subsystem}
+    subs |= {subsystem_of(m) for a in anomalies for m in a.path}
+    subs |= set(extra)
+    first: dict[str, int] = {}
+    for a in anomalies:
+        if a.subsystem and a.subsystem not in first:
+            first[a.subsystem] = a.order
+    order = {s: i for i, s in enumerate(sorted(first, key=first.get))}
+    n_order = max(len(order) - 1, 1)
+    out = {}
+    for sub in sorted(s for s in subs if s):
+        own = [a for a in anomalies if a.subsystem == sub]
+        out[sub] = [
+            order[sub] / n_order if sub in order else 1.0,
+            len(own) / len(anomalies),
+            1.0 if any(any(subsystem_of(m) == sub for m in a.path) for a in own) else 0.0,
+            math.log1p(len(own)),
+            1.0 if any(a.event.level in ERROR_LEVELS for a in own) else 0.0,
+            max((a.novelty for a in own), default=0.0),
+            1.0 if any(a.subsystem != sub and any(subsystem_of(m) == sub for m in a.path)
+                       for a in anomalies) else 0.0,
+        ]
+    return out
+
+
+@dataclass
+class Ranker:
+    """Scores candidates: P(module is the cause) x P(its subsystem is the origin).
+
+    Two logistic models over CANDIDATE_FEATURES and SUBSYSTEM_FEATURES,
+    learned from training incidents (hand weights until then).
+    """
+
+    modules: LinearModel = field(default_factory=lambda: LinearModel(
+        [DEFAULT_WEIGHTS[f] for f in CANDIDATE_FEATURES]))
+    subsystems: LinearModel = field(default_factory=lambda: LinearModel(
+        [DEFAULT_SUBSYSTEM_WEIGHTS[f] for f in SUBSYSTEM_FEATURES]))
+    memory: CauseMemory = field(default_factory=CauseMemory)
+    # How much similar past incidents weigh against this run's own evidence
+    # when choosing the subsystem (their votes are shrunk when matches are weak).
+    memory_weight: float = 0.5
+
+    @property
+    def learned(self) -> bool:
+        return self.modules.learned
+
+    def fit(self, incidents: list[tuple[list[Anomaly], str]], c: float = 0.3) -> "Ranker":
+        """Learn from (anomalies, true root module) of training incidents."""
+        self.memory = CauseMemory()
+        for anomalies, root in incidents:
+            cands = {c.module for c in build_candidates(anomalies, None)}
+            self.memory.add({a.sig for a in anomalies}, cands, root)
+        Xm, ym, Xs, ys = [], [], [], []
+        for exclude, (anomalies, root) in enumerate(incidents):
+            for cand in build_candidates(anomalies, self.memory, exclude):
+                Xm.append(cand.features)
+                ym.append(int(cand.module == root))
+            for sub, feats in subsystem_features(anomalies).items():
+                Xs.append(feats)
+                ys.append(int(sub == subsystem_of(root)))
+        if len(set(ym)) == 2:
+            self.modules = fit_logistic(Xm, ym, c)
+        if len(set(ys)) == 2:
+            self.subsystems = fit_logistic(Xs, ys, c)
+        if not self.learned:
+            log.info("ranker: not enough labelled incidents (%d), keeping default weights", len(incidents))
+        log.debug("ranker weights: modules %s subsystems %s", self.modules.weights(CANDIDATE_FEATURES),
+                  self.subsystems.weights(SUBSYSTEM_FEATURES))
+        return self
+
+    def subsystem_scores(self, anomalies: list[Anomaly]) -> dict[str, float]:
+        """P(subsystem is the origin): this run's evidence, mixed with similar past incidents."""
+        _, votes = self.memory.associations({a.sig for a in anomalies})
+        scores = {s: self.subsystems.probability(f)
+                  for s, f in subsystem_features(anomalies, votes).items()}
+        if votes:
+            w = self.memory_weight
+            scores = {s: (1 - w) * p + w * votes.get(s, 0.0) for s, p in scores.items()}
+        return scores
+
+    def rank(self, anomalies: list[Anomaly]) -> list[Candidate]:
+        cands = build_candidates(anomalies, self.memory)
+        p_sub = self.subsystem_scores(anomalies)
+        for cand in cands:
+            cand.score = self.modules.probability(cand.features) * p_sub.get(subsystem_of(cand.module), 0.0)
+        cands.sort(key=lambda c: (-c.score, c.module))
+        return cands
