@@ -190,8 +190,10 @@ def cmd_bench_parse(args) -> int:
 def _registry() -> list:
     from cli.engine_cmds import REGISTRY as ENGINE
     from cli.models_cmd import add_models
+    from cli.simulate_cmd import add_simulate
 
-    return [add_stack, add_config, add_publish, add_worker, add_results, *ENGINE, add_models, add_bench]
+    return [add_stack, add_config, add_publish, add_worker, add_results, add_simulate, *ENGINE, add_models,
+            add_bench]
 
 
 REGISTRY = _registry()

@@ -133,10 +133,37 @@ class StackSettings(BaseSettings):
     secret_key: SecretStr = SecretStr("rca-local-secret")
 
 
+class ControlSettings(BaseSettings):
+    """The control plane: who may retrain, from where, within which bounds."""
+
+    model_config = _frozen("RCA_CONTROL_")
+
+    secret: SecretStr | None = None          # HMAC key for control commands; when set, unsigned ones are rejected
+    secret_file: Path | None = None
+    allowed_sources: str = "topic:openstack.logs"   # comma list of prefixes: topic:NAME, s3://bucket/prefix, /folder
+    max_epochs: int = Field(50, gt=0)
+    max_range_hours: float = Field(24 * 7, gt=0)
+    when_busy: Literal["queue", "reject"] = "queue"
+    max_queue: int = Field(5, ge=0)
+    promotion_margin: float = Field(0.01, ge=0)    # challenger must beat production by this much
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)
+
+    def secret_bytes(self) -> bytes | None:
+        if self.secret is not None and self.secret_file is not None:
+            raise ValueError("set RCA_CONTROL_SECRET or RCA_CONTROL_SECRET_FILE, not both")
+        if self.secret_file is not None:
+            return self.secret_file.read_bytes().strip() or None
+        return self.secret.get_secret_value().encode() if self.secret and self.secret.get_secret_value() else None
+
+    def source_prefixes(self) -> list[str]:
+        return [p.strip() for p in self.allowed_sources.split(",") if p.strip()]
+
+
 class Settings:
     """All boundaries together; each part is read from the environment once."""
 
     def __init__(self) -> None:
+        self.control = ControlSettings()
         self.kafka = KafkaSettings()
         self.topics = TopicSettings()
         self.worker = WorkerSettings()
@@ -147,7 +174,7 @@ class Settings:
     def masked(self) -> dict[str, dict[str, object]]:
         """Everything, with secrets shown as '**********' (for `rca config show`)."""
         out: dict[str, dict[str, object]] = {}
-        for name in ("kafka", "topics", "worker", "s3", "mlflow", "stack"):
+        for name in ("kafka", "topics", "worker", "s3", "mlflow", "stack", "control"):
             part = getattr(self, name)
             out[name] = {
                 k: ("**********" if isinstance(v, SecretStr) else (str(v) if isinstance(v, Path) else v))
@@ -165,7 +192,8 @@ def get_settings() -> Settings:
 def env_names() -> set[str]:
     """Every environment variable name the settings read (for compose checks)."""
     names: set[str] = set()
-    for cls in (KafkaSettings, TopicSettings, WorkerSettings, S3Settings, MLflowSettings, StackSettings):
+    for cls in (KafkaSettings, TopicSettings, WorkerSettings, S3Settings, MLflowSettings, StackSettings,
+                ControlSettings):
         prefix = cls.model_config.get("env_prefix", "")
         for fname, finfo in cls.model_fields.items():
             alias = finfo.validation_alias

@@ -28,7 +28,10 @@ from pathlib import Path
 from engine.parsing import parse_line, parse_lines
 from engine.templates import TemplateMiner
 
-__all__ = ["bench_parse", "grouping_accuracy", "bench_memory", "read_lines"]
+__all__ = [
+    "bench_parse", "grouping_accuracy", "bench_memory", "read_lines", "synthetic_lines",
+    "LOGHUB_SAMPLE", "BUILTIN_SEED",
+]
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LOGHUB_SAMPLE = SHARED_DATA / "loghub-openstack-2k" / "OpenStack_2k.log"
