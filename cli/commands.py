@@ -127,7 +127,7 @@ def add_results(sub) -> None:
 
 
 def cmd_results(args) -> int:
-    from cli.timeparse import parse_time
+    from config.timeparse import parse_time
     from consumers.results import HEADER, format_row, read_results
 
     settings = get_settings()
@@ -193,7 +193,63 @@ def _registry() -> list:
     from cli.simulate_cmd import add_simulate
 
     return [add_stack, add_config, add_publish, add_worker, add_results, add_simulate, *ENGINE, add_models,
-            add_bench]
+            add_retrain, add_bench]
+
+
+
+# -- retrain ---------------------------------------------------------------
+def add_retrain(sub) -> None:
+    p = sub.add_parser("retrain", help="ask the workers to retrain (a message on rca.control)",
+                       description="Send a retrain command. Sources: topic:openstack.logs with --since/--until, "
+                                   "s3://bucket/prefix, or a folder the workers can read (all must be allowed by "
+                                   "the workers' RCA_CONTROL_ALLOWED_SOURCES).")
+    p.add_argument("--source", required=True, help="topic:NAME, s3://bucket/prefix or PATH")
+    p.add_argument("--since", default=None, help="start of a topic range, e.g. 24h or an ISO time")
+    p.add_argument("--until", default=None, help="end of a topic range (default: now)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--auto-promote", action="store_true", help="promote even if not better than production")
+    p.add_argument("--wait", action="store_true", help="follow the command's events until it finishes")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait with --wait")
+    p.set_defaults(func=cmd_retrain)
+
+
+def cmd_retrain(args) -> int:
+    import time as _time
+
+    from tqdm import tqdm
+
+    from config.timeparse import parse_time
+    from producers.control import build_command, follow_events, send_command
+
+    params: dict = {"source": args.source}
+    if args.source.startswith("topic:") and not args.since:
+        raise ValueError("--since is required for a topic source")
+    for name in ("since", "until"):
+        value = getattr(args, name)
+        if value:
+            parse_time(value)  # a clear error now rather than a rejection later
+            params[name] = value
+    if args.epochs is not None:
+        params["epochs"] = args.epochs
+    if args.auto_promote:
+        params["auto_promote"] = True
+    settings = get_settings()
+    started_ms = int(_time.time() * 1000) - 1000
+    command = send_command(settings, build_command("retrain", params))
+    _out(f"sent {command['command_id']} to {settings.topics.control}")
+    if not args.wait:
+        return 0
+    bar = tqdm(total=100, unit="%", disable=not sys.stderr.isatty())
+    final = None
+    for event in follow_events(settings, command["command_id"], started_ms, args.timeout):
+        if "progress" in event:
+            bar.update(max(0, int(event["progress"] * 100) - bar.n))
+        bar.set_description(event["event"])
+        final = event
+        if event["event"] in ("accepted", "started", "rejected", "failed", "finished"):
+            _out(json.dumps(event))
+    bar.close()
+    return 0 if final and final["event"] == "finished" else 1
 
 
 REGISTRY = _registry()

@@ -20,7 +20,11 @@ import faust
 import schemas
 from config.settings import KafkaSettings, Settings
 from consumers import models
+from consumers.control import DUPLICATE, CommandValidator
+from consumers.jobs import JobRunner
+from consumers.trainer import FAILED_AND_REPORTED
 from consumers.pipeline import Pipeline
+from schemas.log_event import format_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +103,8 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
     async def close_idle_windows():
         await publish(pipeline.windows.expire_idle(time.monotonic()))
 
+    _add_control_plane(app, settings)
+
     serving = models.initial(model_ref) if serve_models else models.Serving()
     models.apply(pipeline, serving.loaded)
 
@@ -125,6 +131,46 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
                                  "late_events": pipeline.windows.late_total})
 
     return app
+
+
+def _add_control_plane(app: faust.App, settings: Settings) -> None:
+    """The control agent: validate commands, publish accepted/rejected, run retraining jobs."""
+    validator = CommandValidator(settings.control)
+    runner = JobRunner(settings.control)
+    control_topic = app.topic(settings.topics.control, key_type=bytes, value_type=bytes)
+    events_topic = app.topic(settings.topics.control_events, key_type=bytes, value_type=bytes)
+
+    async def emit(command_id: str, event: str, **fields) -> None:
+        msg = {"schema_version": 1, "command_id": command_id, "event": event,
+               "at": format_timestamp(time.time()), "worker": settings.worker.app_id, **fields}
+        schemas.validate("control_event", msg)
+        await (await events_topic.send(key=command_id.encode(), value=schemas.encode(msg)))
+
+    @app.agent(control_topic, concurrency=1)
+    async def control(stream):
+        async for event in stream.events():
+            verdict = validator.check(event.message.value)
+            cid = str((verdict.command or {}).get("command_id") or f"invalid-{event.message.offset}")
+            if verdict.reason == DUPLICATE:
+                log.info("ignoring duplicate control command %s", cid)
+                continue
+            if not verdict.accepted:
+                log.warning("rejected control command %s: %s", cid, verdict.reason)
+                await emit(cid, "rejected", reason=verdict.reason[:1000])
+                continue
+            if verdict.command["command"] == "reload":
+                await emit(cid, "accepted")
+                continue  # every worker follows production on its own timer
+            busy = runner.submit(verdict.command)
+            await emit(cid, "rejected", reason=busy) if busy else await emit(cid, "accepted")
+
+    @app.timer(interval=1.0)
+    async def watch_jobs():
+        done = runner.poll()
+        if done is not None and done[1] not in (0, FAILED_AND_REPORTED):
+            job, code = done
+            log.warning("retraining %s exited with %d", job.command["command_id"], code)
+            await emit(job.command["command_id"], "failed", reason=f"trainer process exited with code {code}")
 
 
 def run_worker(settings: Settings, pipeline: Pipeline, loglevel: str = "INFO", model_ref: str | None = None,

@@ -4,8 +4,9 @@ Why not drain3: on the Loghub OpenStack sample drain3 with generic masks
 groups only 30% of the lines correctly and runs at 50k-100k lines/s. It
 merges by token similarity, so "VM Paused" and "VM Resumed", or GET and
 DELETE requests, fall into one template, while it walks a parse tree in
-Python for every line. This miner is Drain-like (clusters are grouped by
-token count, templates generalise online) but decides differently:
+Python for every line. This miner is Drain-like (clusters are indexed by
+token count and first token, templates generalise online) but decides
+differently:
 
 1. Masking first. Each whitespace token that holds a variable - it contains
    a digit (numbers, ids, uuids, hex, ips, times, versions), is a path
@@ -16,8 +17,10 @@ token count, templates generalise online) but decides differently:
    as a regex pass over the message.
 2. Exact cache. Most lines' masked tokens were seen before: an LRU cache
    (``functools.lru_cache``, C speed) maps them straight to their cluster.
-   Only a miss (under 1% of the lines of the dev set) scans the clusters of
-   the same length.
+   Only a miss (under 1% of the lines of the dev set) searches the
+   clusters with the same token count and first token (or a variable
+   first token); all clusters of that length are scanned only before a new
+   template is created.
 3. Word tokens are constants. Two token sequences join only if, position by
    position, they are equal or one side is ``<*>``. A word-only difference
    ("GET"/"POST", "Paused"/"Resumed") makes a new template, because in

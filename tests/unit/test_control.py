@@ -1,0 +1,64 @@
+"""Control commands: schema, signatures, sources, bounds, duplicates."""
+import orjson
+import pytest
+
+from config.settings import ControlSettings
+from consumers.control import DUPLICATE, CommandValidator
+from schemas import control as signing
+
+NOW = 1_800_000_000.0
+
+
+def cmd(cid="cmd-0000000001", **params):
+    return {"schema_version": 1, "command_id": cid, "command": "retrain", "issued_at": "2027-01-15T08:00:00Z",
+            "params": {"source": "topic:openstack.logs", "since": "2h", **params}}
+
+
+def check(validator, command):
+    return validator.check(orjson.dumps(command), now=NOW)
+
+
+def test_valid_command_is_accepted_once_then_ignored_as_duplicate():
+    v = CommandValidator(ControlSettings())
+    assert check(v, cmd()).accepted
+    assert check(v, cmd()).reason == DUPLICATE
+
+
+@pytest.mark.parametrize("command,reason", [
+    (cmd(source="topic:secrets"), "source not allowed"),
+    (cmd(source="/etc"), "source not allowed"),
+    (cmd(source="s3://other-bucket/x"), "source not allowed"),
+    (cmd(epochs=80), "above the limit"),
+    (cmd(since="30d"), "time range above the limit"),
+    (cmd(since="1h", until="2h"), "until must be after"),
+    (cmd(since="yesterday"), "cannot read time"),
+    ({**cmd(), "command": "format-disk"}, "schema"),
+    ({**cmd(), "params": {"source": "topic:openstack.logs", "since": "1h", "epochs": 100000}}, "schema"),
+])
+def test_bad_commands_are_rejected_with_a_reason(command, reason):
+    verdict = check(CommandValidator(ControlSettings()), command)
+    assert not verdict.accepted and reason in verdict.reason
+
+
+def test_not_json_is_rejected():
+    assert "not JSON" in CommandValidator(ControlSettings()).check(b"\xff{", now=NOW).reason
+
+
+def test_allowed_folder_and_s3_prefix(tmp_path):
+    cfg = ControlSettings(allowed_sources=f"s3://logs-bucket/prod,{tmp_path}")
+    v = CommandValidator(cfg)
+    assert v.source_allowed("s3://logs-bucket/prod/2026-11-25/")
+    assert not v.source_allowed("s3://logs-bucket/production-secrets")
+    assert v.source_allowed(str(tmp_path / "sub"))
+    assert not v.source_allowed(str(tmp_path / ".." / "elsewhere"))
+
+
+def test_signature_required_when_a_secret_is_configured():
+    v = CommandValidator(ControlSettings(secret="s3cret-s3cret-s3cret"))
+    assert "missing signature" in check(v, cmd("cmd-unsigned-1")).reason
+    forged = signing.sign(cmd("cmd-forged-01"), b"wrong-key")
+    assert "invalid signature" in check(v, forged).reason
+    tampered = signing.sign(cmd("cmd-tamper-01"), b"s3cret-s3cret-s3cret")
+    tampered["params"]["epochs"] = 40
+    assert "invalid signature" in check(v, tampered).reason
+    assert check(v, signing.sign(cmd("cmd-signed-01"), b"s3cret-s3cret-s3cret")).accepted
