@@ -160,6 +160,13 @@ def add_bench(sub) -> None:
     parse.add_argument("--memory", type=int, metavar="N", default=0,
                        help="also stream N synthetic lines with ever-new values and report memory")
     parse.set_defaults(func=cmd_bench_parse)
+    infer = bsub.add_parser("infer", help="model inference: LSTM windows/s batched, single-window p99, "
+                                          "whole-window analysis latency")
+    infer.add_argument("--model", default=None, metavar="REF",
+                       help="model to measure (default production; without one, a model trained on simulated logs)")
+    infer.add_argument("--logs", nargs="*", default=None, metavar="PATH", help="logs to build windows from")
+    infer.add_argument("--windows", type=int, default=20_000)
+    infer.set_defaults(func=cmd_bench_infer)
 
 
 def cmd_bench_e2e(args) -> int:
@@ -168,6 +175,36 @@ def cmd_bench_e2e(args) -> int:
     if args.events <= 0:
         raise ValueError("--events must be positive")
     _out(json.dumps(run(args.events, window=args.window), indent=2))
+    return 0
+
+
+def cmd_bench_infer(args) -> int:
+    import tempfile
+
+    from engine.bench_infer import bench_infer
+    from engine.training import load_inputs, train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = args.logs
+        if not paths:
+            from producers.simulate import simulate
+
+            simulate(Path(tmp) / "sim", hosts=4, minutes=20, seed=3)
+            paths = [str(Path(tmp) / "sim")]
+        data = load_inputs(paths)
+        events = [e for run in data.runs for e in run]
+        source = "trained on the input (1 epoch)"
+        try:
+            from tracking.api import load_model
+
+            loaded = load_model(args.model)
+            bundle, source = loaded.bundle, f"model {loaded.describe()}"
+        except Exception as exc:  # noqa: BLE001 - measure a fresh model instead
+            if args.model:
+                raise RuntimeError(f"cannot load model {args.model}: {exc}") from None
+            bundle = train(data, epochs=1)
+        out = bench_infer(bundle, events, n_windows=args.windows)
+    _out(json.dumps({"model": source, **out}, indent=2))
     return 0
 
 
