@@ -42,6 +42,9 @@ def add_simulate(sub) -> None:
                    help="workload operations per minute (default 1.5 per host, at least 2)")
     p.add_argument("--start", type=_start, default=None, metavar="ISO",
                    help=f"simulated start time (default {DEFAULT_START.isoformat()})")
+    p.add_argument("--tests", type=int, default=None, metavar="N",
+                   help="write a labelled data set laid out like the fault-injection dev set: N tests, each with a "
+                        "faulty round_1 and a healthy round_2, plus labels.tsv (for rca eval)")
     p.add_argument("--kafka", action="store_true", help="publish the parsed events to Kafka (RCA_KAFKA_* settings)")
     p.add_argument("--topic", default=None, help="topic for --kafka (default: RCA_TOPIC_LOGS or openstack.logs)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar (--kafka)")
@@ -55,6 +58,14 @@ def cmd_simulate(args) -> int:
     if args.list_faults:
         for spec in FAULTS.values():
             _out(f"{spec.name:24} {spec.category:14} {spec.service:26} {spec.module}")
+        return 0
+    if args.tests is not None:
+        from producers.sim_dataset import make_dataset
+
+        if args.out is None or args.kafka:
+            raise ValueError("--tests needs --out DIR (and no --kafka)")
+        labels = make_dataset(args.out, tests=args.tests, hosts=args.hosts, minutes=args.minutes, seed=args.seed)
+        _out(f"wrote {args.tests} tests (round_1 with one fault, round_2 healthy) under {args.out}; labels {labels}")
         return 0
     if args.out is None and not args.kafka:
         raise ValueError("--out DIR is required (or --kafka to publish)")
