@@ -188,4 +188,60 @@ def _print_report(out: dict) -> None:
     _out(f"tracking: {out.get('tracking')}")
 
 
-REGISTRY = [add_train, add_analyze]
+
+# -- eval ------------------------------------------------------------------
+def add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="detection P/R/F1 and root-cause top-1/top-3 on a labelled data set",
+                       description="Analyse every run of a folder laid out like the fault-injection dev set "
+                                   "(<Subsystem>/Test_<n>/logs/round_1|round_2) and score it against labels.tsv: "
+                                   "run-level failure detection precision/recall/F1 and root-cause top-1/top-3 "
+                                   "accuracy at subsystem, package and module level. Without --model: the "
+                                   "in-sample figures of a model fitted on the data set and the honest "
+                                   "cross-validated ones (folds by test), beside the any-ERROR baseline.")
+    p.add_argument("--dataset", required=True, metavar="DIR")
+    p.add_argument("--labels", default=None, metavar="TSV", help="default: DIR/labels.tsv or DIR/../labels.tsv")
+    p.add_argument("--model", default=None, metavar="REF", help="evaluate this model (held-out use)")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds by test (0: none)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+
+def _labels_for(dataset: Path, given: str | None) -> Path:
+    if given:
+        path = Path(given)
+    else:
+        path = next((p for p in (dataset / "labels.tsv", dataset.parent / "labels.tsv",
+                                 dataset / "devset" / "labels.tsv") if p.is_file()), dataset / "labels.tsv")
+    if not path.is_file():
+        raise ValueError(f"no labels.tsv found for {dataset} (use --labels)")
+    return path
+
+
+def cmd_eval(args) -> int:
+    from engine.rca.eval import evaluate, format_metrics
+
+    dataset = Path(args.dataset)
+    if not dataset.is_dir():
+        raise ValueError(f"{dataset}: no such folder")
+    labels = _labels_for(dataset, args.labels)
+    model = None
+    if args.model:
+        from tracking.api import load_model
+
+        model = load_model(args.model).bundle.rca_model
+    started = time.monotonic()
+    out = evaluate(dataset, labels, model=model, cv_folds=args.folds or 0)
+    out["seconds"] = round(time.monotonic() - started, 1)
+    if args.json:
+        _out(json.dumps(out, default=str))
+        return 0
+    _out(f"{out['runs']} runs of {out['tests']} tests in {out['seconds']}s ({dataset})")
+    for key, title in (("baseline", "baseline (any ERROR; first ERROR's logger)"), ("model", "model"),
+                       ("in_sample", "in-sample (fitted and scored on this data set)"),
+                       ("cross_validated", f"cross-validated ({args.folds} folds by test)")):
+        if key in out:
+            _out(format_metrics(out[key], title=f"-- {title}"))
+    return 0
+
+
+REGISTRY = [add_train, add_analyze, add_eval]
