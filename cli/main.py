@@ -7,12 +7,19 @@ stderr and a non-zero exit, never a traceback.
 """
 from __future__ import annotations
 
-import argparse
-import logging
 import os
-import sys
 
-from cli import commands
+# Inference multiplies small matrices (one window at a time): BLAS worker threads only
+# add hand-offs there, and on a busy 2-core host their spin-waits cost milliseconds per
+# call. Set before NumPy loads; an explicit setting by the user wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+
+from cli import commands  # noqa: E402
 
 log = logging.getLogger("rca")
 

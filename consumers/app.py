@@ -106,7 +106,7 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
     _add_control_plane(app, settings)
 
     serving = models.initial(model_ref) if serve_models else models.Serving()
-    models.apply(pipeline, serving.loaded)
+    models.apply(pipeline, serving)
 
     @app.timer(interval=settings.worker.model_poll_seconds)
     async def follow_production():
@@ -115,7 +115,7 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
             return
         changed, error = await asyncio.get_running_loop().run_in_executor(None, models.refresh, serving, model_ref)
         if changed:
-            models.apply(pipeline, serving.loaded)
+            models.apply(pipeline, serving)
             if tracker is not None:
                 tracker.set_model_version(serving.version)
         elif error:

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 class Serving:
     loaded: object | None = None   # tracking.api.LoadedModel
     last_error: str | None = None
+    scorer: BundleScorer | None = None
 
     @property
     def version(self) -> str | None:
@@ -32,12 +33,19 @@ class Serving:
         return str(v) if v is not None else getattr(self.loaded, "source", None)
 
 
-def apply(pipeline: Pipeline, loaded) -> None:
-    """Serve `loaded` (or the baseline when None) from the next window on."""
-    if loaded is None:
+def checked_scorer(loaded) -> BundleScorer:
+    """A scorer for `loaded` that has scored a probe window (raises if the bundle cannot serve)."""
+    scorer = BundleScorer(loaded.bundle, str(loaded.version) if loaded.version is not None else loaded.source)
+    scorer.self_check()
+    return scorer
+
+
+def apply(pipeline: Pipeline, serving: Serving) -> None:
+    """Serve `serving.scorer` (or the baseline when None) from the next window on."""
+    scorer = serving.scorer
+    if scorer is None:
         pipeline.analyzer, pipeline.analyzer_name, pipeline.model_version = baseline_window, "baseline", None
         return
-    scorer = BundleScorer(loaded.bundle, str(loaded.version) if loaded.version is not None else loaded.source)
     pipeline.swap_miner(scorer.miner)
     pipeline.analyzer = scorer.analyze_window
     pipeline.analyzer_name = "bundle"
@@ -49,7 +57,8 @@ def initial(ref: str | None) -> Serving:
     from tracking.api import load_model
 
     try:
-        return Serving(load_model(ref))
+        loaded = load_model(ref)
+        return Serving(loaded, None, checked_scorer(loaded))
     except Exception as exc:  # noqa: BLE001 - serve the baseline rather than nothing
         log.warning("no model to serve (%s); using the baseline analyzer until one is promoted",
                     str(exc).splitlines()[0][:300])
@@ -63,6 +72,13 @@ def refresh(serving: Serving, ref: str | None) -> tuple[bool, str | None]:
     new, error = reload_model(serving.loaded, ref)
     changed = new is not None and (serving.loaded is None or new.sha256 != serving.loaded.sha256)
     if changed:
-        serving.loaded = new
+        try:
+            scorer = checked_scorer(new)
+        except Exception as exc:  # noqa: BLE001 - keep serving what we have
+            error = f"model {new.describe()} failed its self-check: {exc}"
+            log.error("%s; keeping %s", error, serving.version)
+            serving.last_error = error
+            return False, error
+        serving.loaded, serving.scorer = new, scorer
     serving.last_error = error
     return changed, error

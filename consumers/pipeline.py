@@ -33,12 +33,14 @@ class Counters:
     dead_letters: Counter = field(default_factory=Counter)
     windows_closed: Counter = field(default_factory=Counter)
     incidents: int = 0
+    analyzer_errors: int = 0
     started: float = field(default_factory=time.monotonic)
 
     def snapshot(self) -> dict[str, float]:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         out = {"messages": self.messages, "events": self.events, "events_per_s": self.events / elapsed,
                "dead_letters": sum(self.dead_letters.values()), "incidents": self.incidents,
+               "analyzer_errors": self.analyzer_errors,
                "windows_closed": sum(self.windows_closed.values())}
         out.update({f"dead_letters_{k}": v for k, v in self.dead_letters.items()})
         return out
@@ -86,8 +88,18 @@ class Pipeline:
                 item.template_id, item.template, item.params = str(r.template_id), r.template, list(r.params)
 
     def result(self, window: Window) -> dict:
-        """The RCA result message of a closed window (validated against its schema)."""
-        analysis = self.analyzer(window.items)
+        """The RCA result message of a closed window (validated against its schema).
+
+        If the model fails on a window, the window is still reported, by the
+        baseline analyzer, and the failure is logged and counted.
+        """
+        try:
+            analysis = self.analyzer(window.items)
+            analyzer_name = self.analyzer_name
+        except Exception:  # noqa: BLE001 - one bad window must not stop the stream
+            log.exception("analyzer %s failed on window %s; using the baseline", self.analyzer_name, window.id)
+            self.counters.analyzer_errors += 1
+            analysis, analyzer_name = analyze_window(window.items), "baseline"
         self.counters.windows_closed[window.closed_by] += 1
         self.counters.incidents += bool(analysis["is_incident"])
         result = {
@@ -100,8 +112,8 @@ class Pipeline:
             "event_count": window.event_count,
             "late_event_count": window.late_count,
             **analysis,
-            "model_version": self.model_version,
-            "analyzer": self.analyzer_name,
+            "model_version": self.model_version if analyzer_name != "baseline" else None,
+            "analyzer": analyzer_name,
             "produced_at": format_timestamp(time.time()),
         }
         schemas.validate("rca_result", result)

@@ -45,6 +45,23 @@ class BundleScorer:
         self.version = version
         self.miner = TemplateMiner.load(bundle.miner_state)
 
+    def self_check(self) -> None:
+        """Score a tiny synthetic window; raises if the bundle does not work with this code.
+
+        A bundle pickled by an older release can unpickle fine and still fail
+        at scoring time; a worker must find that out before it serves it.
+        """
+        probe = TemplateMiner.load(self.bundle.miner_state)
+        events = [LogEvent(message=m, raw=m, timestamp=1.0 + i, service="nova-compute", level=lvl,
+                           logger="nova.compute.manager", instance_id="00000000-0000-0000-0000-000000000001")
+                  for i, (m, lvl) in enumerate([("Starting instance...", "INFO"),
+                                                ("Instance failed to spawn", "ERROR")])]
+        items = []
+        for e in events:
+            r = probe.add(e.message)
+            items.append(MinedEvent(e, str(r.template_id), r.template, list(r.params)))
+        self.analyze_window(items)
+
     # -- signals ---------------------------------------------------------
     def signals(self, events: Sequence[LogEvent], template_ids: Sequence[str], params: Sequence[Sequence[str]],
                 fast_mode: bool = False) -> Signals:

@@ -183,3 +183,32 @@ def format_metrics(metrics: dict, title: str = "") -> str:
             f"{lvl} top1={m[f'{lvl}_top1']:.3f} top3={m[f'{lvl}_top3']:.3f}" for lvl in LEVELS)
             + f"  (n={metrics['incidents']})")
     return "\n".join(lines)
+
+
+def evaluate(dataset_dir: str | Path, labels_tsv: str | Path, model=None, cv_folds: int | None = 5,
+             baseline: bool = True, seed: int = 0) -> dict:
+    """Everything `rca eval` reports, loading each run once.
+
+    With ``model``: that model on every run (a held-out evaluation). Without:
+    ``in_sample`` (a model fitted on this data set and scored on it) and, when
+    ``cv_folds`` is not 0, ``cross_validated`` (folds by test; None =
+    leave-one-test-out). ``baseline``: the any-ERROR / first-ERROR-logger rule.
+    """
+    from .model import analyze
+
+    refs = list_runs(dataset_dir, labels_tsv)
+    events = {r.run_id: load_run(r.path) for r in refs}
+    evaluated = [r for r in refs if is_evaluated(r)]
+    out: dict = {"runs": len(evaluated), "tests": len({r.test_id for r in refs})}
+    if baseline:
+        out["baseline"] = score_predictions([_item(r, baseline_analyze(events[r.run_id])) for r in evaluated])
+    if model is not None:
+        out["model"] = score_predictions(
+            [_item(r, analyze(events[r.run_id], model, force_rank=True)) for r in evaluated])
+        return out
+    fitted = fit_model(refs, events)
+    out["in_sample"] = score_predictions(
+        [_item(r, analyze(events[r.run_id], fitted, force_rank=True)) for r in evaluated])
+    if cv_folds != 0:
+        out["cross_validated"] = cross_validate(refs, events, folds=cv_folds, seed=seed)
+    return out

@@ -96,6 +96,9 @@ def analyze(events: Sequence[LogEvent], model: RCAModel, issue: str | None = Non
     x = run_features(events, model.profile, completeness=(scope == "run"))
     score, is_incident = model.detector.decide(x, scope)
     anomalies = find_anomalies(events, model.profile)
+    # An incident needs evidence to show: a workflow that merely looks short
+    # (a partial batch, an idle cloud) with nothing anomalous in it is not one.
+    is_incident = is_incident and bool(anomalies)
     report = Report(is_incident=is_incident, anomaly_score=score,
                     features=dict(zip(RUN_FEATURES, x)), event_count=len(events))
     report.timeline = [
@@ -133,7 +136,7 @@ def _apply_issue(cands: list[Candidate], issue: str | None) -> list[Candidate]:
 def _candidate_text(c: Candidate) -> str:
     parts = [c.module]
     for a in c.anomalies[:MAX_EVIDENCE_RECORDS]:
-        parts.append(a.event.message.split("\n", 1)[0])
+        parts.append(a.event.message.split("\n", 1)[0][:300])
         if a.event.exception_type:
             parts.append(a.event.exception_type)
     return " ".join(parts)

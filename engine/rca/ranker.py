@@ -1,19 +1,28 @@
 """Rank root-cause candidates (OpenStack modules) of an anomalous run or window.
 
-Candidates come from the anomalous records (errors, and warnings normal runs
-never show): every OpenStack module on their traceback path, their logger
-when it is OpenStack code, and modules that training incidents with the same
-symptom were caused by (a learned symptom -> cause memory, which is how a
-Neutron fault that only shows as a Nova error can still point to Neutron).
+Anomalies are the errors, and the warnings normal runs (almost) never show.
+Candidates are every OpenStack module on their traceback paths, their
+loggers when they are OpenStack code, and the causes of similar past
+incidents (``CauseMemory``).
 
-Each candidate gets a small feature vector (CANDIDATE_FEATURES): where it
-sits on the traceback (the innermost OpenStack frame is usually the code
-that raised or made the bad call), how early its subsystem deviated, whether
-the records were logged by its own service or forwarded, whether records of
-other services sharing its request/instance ids came after it (origin) or
-before it (symptom), a learned prior of the module being at fault when it
-shows up, and the learned symptom association. A logistic model learned
-from training incidents weighs them.
+Two learned logistic models, multiplied:
+
+* which subsystem is the origin (SUBSYSTEM_FEATURES: which subsystem's
+  services deviated first, how much of the anomaly they logged, whether they
+  logged a traceback through their own code, ...), mixed with the votes of
+  similar past incidents. A Neutron fault often surfaces as a Nova error
+  first and only: the past incidents with the same symptoms are what points
+  back to Neutron;
+* which module within it (CANDIDATE_FEATURES: the innermost OpenStack frame
+  is usually the code that raised or made the bad call, generic helpers such
+  as ``utils`` rarely are; how early it shows; whether the records were
+  logged by its own service or forwarded; whether records of other services
+  sharing its request/instance ids came after it (origin) or before it
+  (symptom); a learned prior of the module being at fault when it shows up).
+
+Both are fitted on training incidents, each one's memory-based features
+computed with that incident left out, so the weights reflect how well the
+memory generalises to an unseen incident.
 """
 from __future__ import annotations
 
@@ -39,6 +48,7 @@ _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 
 CANDIDATE_FEATURES = (
     "inner",                 # innermost OpenStack frame of some anomalous record
+    "inner_own_code",        # innermost frame that is not a generic helper (utils, ...)
     "depth_score",           # best 1/(1+frames from the innermost)
     "log_records",           # anomalous records whose path holds it
     "is_logger",             # logger of an anomalous record
@@ -114,6 +124,9 @@ class CauseMemory:
     sig_incidents: Counter = field(default_factory=Counter)  # signature -> incidents showing it
     module_root: Counter = field(default_factory=Counter)  # module -> incidents it caused
     module_seen: Counter = field(default_factory=Counter)  # module -> incidents it was a candidate in
+    # Cosine similarity below which a past incident does not count as similar
+    # (sharing only generic symptoms, e.g. "instance set to ERROR state").
+    min_similarity: float = 0.3
 
     def add(self, sigs: set[str], candidates: set[str], root: str) -> None:
         self.incidents.append((frozenset(sigs), frozenset(candidates), root))
@@ -145,7 +158,7 @@ class CauseMemory:
         return math.log((self.n_incidents + 1.0) / (self.sig_incidents.get(sig, 0) + 0.5))
 
     def similar(self, sigs: set[str], exclude: int | None = None) -> list[tuple[float, str]]:
-        """(similarity, root module) of every past incident sharing a symptom."""
+        """(similarity, root module) of the past incidents similar to these symptoms."""
         if not self.incidents or not sigs:
             return []
         w = {s: self._idf(s) for s in sigs}
@@ -158,7 +171,9 @@ class CauseMemory:
             if not shared:
                 continue
             inorm = math.sqrt(sum(self._idf(s) ** 2 for s in isigs)) or 1.0
-            out.append((sum(w[s] ** 2 for s in shared) / (norm * inorm), root))
+            sim = sum(w[s] ** 2 for s in shared) / (norm * inorm)
+            if sim >= self.min_similarity:
+                out.append((sim, root))
         return out
 
     def associations(self, sigs: set[str], exclude: int | None = None) -> tuple[dict, dict]:
@@ -181,9 +196,13 @@ def build_candidates(anomalies: list[Anomaly], memory: CauseMemory | None,
     n = len(anomalies)
     occurrences: dict[str, list[tuple[Anomaly, int | None]]] = defaultdict(list)
     as_logger: set[str] = set()
+    inner_own: set[str] = set()
     for a in anomalies:
         for depth, mod in enumerate(reversed(a.path)):
             occurrences[mod].append((a, depth))
+        own_code = [m for m in a.path if not _is_helper(m)]
+        if own_code:
+            inner_own.add(own_code[-1])
         lg = a.event.logger
         if is_project_module(lg):
             as_logger.add(lg)
@@ -219,13 +238,14 @@ def build_candidates(anomalies: list[Anomaly], memory: CauseMemory | None,
                         down += 1
         feats = [
             1.0 if 0 in depths else 0.0,
+            1.0 if mod in inner_own else 0.0,
             max((1.0 / (1 + d) for d in depths), default=0.0),
             math.log1p(len(recs)),
             1.0 if mod in as_logger else 0.0,
             (min(a.order for a in recs) / max(n - 1, 1)) if recs else 1.0,
             (sub_rank[sub] / n_subs) if sub in sub_rank else 1.0,
             (len(own) / len(recs)) if recs else 0.0,
-            1.0 if mod.rsplit(".", 1)[-1] in HELPER_NAMES else 0.0,
+            1.0 if _is_helper(mod) else 0.0,
             memory.prior(mod, exclude) if memory else 0.0,
             by_mod.get(mod, 0.0),
             max((a.novelty for a in recs), default=0.0),
@@ -235,6 +255,10 @@ def build_candidates(anomalies: list[Anomaly], memory: CauseMemory | None,
         ]
         out.append(Candidate(mod, feats, recs))
     return out
+
+
+def _is_helper(module: str) -> bool:
+    return module.rsplit(".", 1)[-1] in HELPER_NAMES
 
 
 def _unique(items: list[Anomaly]) -> list[Anomaly]:
@@ -248,7 +272,7 @@ def _unique(items: list[Anomaly]) -> list[Anomaly]:
 
 # Hand weights used until a model has labelled incidents to learn from.
 DEFAULT_WEIGHTS = {
-    "inner": 1.5, "depth_score": 1.0, "log_records": 0.3, "is_logger": 0.5,
+    "inner": 1.0, "inner_own_code": 1.0, "depth_score": 1.0, "log_records": 0.3, "is_logger": 0.5,
     "first_position": -1.0, "subsystem_order": -1.0, "own_service": 0.7, "helper": -1.0,
     "module_prior": 0.5, "assoc_module": 1.0, "rarity": 0.5,
     "upstream": 0.3, "downstream": -0.3, "assoc_only": -1.0,
@@ -358,9 +382,21 @@ class Ranker:
         return scores
 
     def rank(self, anomalies: list[Anomaly]) -> list[Candidate]:
+        """Candidates by P(subsystem) x P(module) relative to the best module of its subsystem.
+
+        So the first candidate is the best module of the most likely
+        subsystem, even when that subsystem is known only from similar past
+        incidents and its modules have little direct evidence.
+        """
         cands = build_candidates(anomalies, self.memory)
         p_sub = self.subsystem_scores(anomalies)
-        for cand in cands:
-            cand.score = self.modules.probability(cand.features) * p_sub.get(subsystem_of(cand.module), 0.0)
+        p_mod = {c.module: self.modules.probability(c.features) for c in cands}
+        best: dict[str, float] = defaultdict(float)
+        for c in cands:
+            sub = subsystem_of(c.module)
+            best[sub] = max(best[sub], p_mod[c.module])
+        for c in cands:
+            sub = subsystem_of(c.module)
+            c.score = p_sub.get(sub, 0.0) * (p_mod[c.module] / best[sub] if best[sub] > 0 else 0.0)
         cands.sort(key=lambda c: (-c.score, c.module))
         return cands
