@@ -189,11 +189,11 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def env_names() -> set[str]:
-    """Every environment variable name the settings read (for compose checks)."""
+def env_names(*classes: type[BaseSettings]) -> set[str]:
+    """Every environment variable name the given settings classes read (default: all of these)."""
     names: set[str] = set()
-    for cls in (KafkaSettings, TopicSettings, WorkerSettings, S3Settings, MLflowSettings, StackSettings,
-                ControlSettings):
+    for cls in classes or (KafkaSettings, TopicSettings, WorkerSettings, S3Settings, MLflowSettings,
+                           StackSettings, ControlSettings):
         prefix = cls.model_config.get("env_prefix", "")
         for fname, finfo in cls.model_fields.items():
             alias = finfo.validation_alias

@@ -79,15 +79,9 @@ class TrackingSettings(BaseSettings):
 
 def env_names() -> set[str]:
     """Every environment variable name TrackingSettings reads (for compose/docs checks)."""
-    names: set[str] = set()
-    prefix = TrackingSettings.model_config.get("env_prefix", "")
-    for fname, finfo in TrackingSettings.model_fields.items():
-        alias = finfo.validation_alias
-        if isinstance(alias, AliasChoices):
-            names.update(str(a) for a in alias.choices)
-        else:
-            names.add(f"{prefix}{fname}".upper())
-    return names
+    from config.settings import env_names as names_of
+
+    return names_of(TrackingSettings)
 
 
 __all__ = ["TrackingSettings", "env_names", "KEY_ENV", "KEY_FILE_ENV"]
