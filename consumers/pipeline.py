@@ -71,8 +71,12 @@ class Pipeline:
             return dead_letter(outcome, topic, partition, offset, key, value), []
         event = outcome
         self.counters.events += 1
-        if event.timestamp is None:  # unparsed raw line: fall back to the broker's time
-            event.timestamp = (timestamp_ms or time.time() * 1000) / 1000.0
+        if event.timestamp is None:
+            # A line without a time of its own (unparsed) joins the stream's present: the newest
+            # event time seen, so it never drags the watermark to the broker's wall clock (which,
+            # on a replay of old logs, would make every later event late). Broker time only first.
+            seen = self.windows.max_event_time
+            event.timestamp = seen if seen != float("-inf") else (timestamp_ms or time.time() * 1000) / 1000.0
         mined = self.miner.add(event.message)
         item = MinedEvent(event, str(mined.template_id), mined.template, list(mined.params))
         key_ = session_key(event.instance_id, event.request_id, event.service, event.host)

@@ -31,18 +31,18 @@ sample=../shared/data/loghub-openstack-2k/OpenStack_2k.log
 if [ -f "$sample" ]; then rca --log-level WARNING publish --no-progress "$sample"; fi
 rca --log-level WARNING simulate --out "$demo/live" --hosts 3 --minutes 15 --seed 42 \
     --faults vif_plugging_timeout,volume_attach_failure >/dev/null
-rca --log-level WARNING publish --no-progress "$demo/live"
+rca --log-level WARNING publish --no-progress "$demo"/live/*/   # the service logs, not ground_truth.*
 
 echo "== waiting for results"
 for _ in $(seq 1 180); do
-  [ "$(rca --log-level ERROR results --json | wc -l)" -gt 0 ] && break
+  [ "$(rca --log-level ERROR results --json 2>/dev/null | wc -l)" -gt 0 ] && break
   kill -0 $worker 2>/dev/null || { tail -50 "$demo/worker.log"; exit 1; }
   sleep 1
 done
 sleep_until_quiet() {  # results stop growing once the worker has closed every window
   local last=-1 now
   for _ in $(seq 1 60); do
-    now=$(rca --log-level ERROR results --json | wc -l)
+    now=$(rca --log-level ERROR results --json 2>/dev/null | wc -l)
     [ "$now" = "$last" ] && return 0
     last=$now; sleep 2
   done

@@ -79,3 +79,17 @@ def test_session_key_prefers_instance_then_request_then_service_host():
     assert session_key("i", "r", "s", "h") == "i"
     assert session_key(None, "r", "s", "h") == "r"
     assert session_key(None, None, "nova-api", None) == "nova-api@unknown"
+
+
+def test_events_without_time_join_the_stream_present_not_the_wall_clock():
+    from config.settings import WorkerSettings
+    from consumers.pipeline import Pipeline
+
+    line = "2019-08-01 10:00:00.000 1 INFO nova.compute.manager [-] Starting instance"
+    p = Pipeline(WorkerSettings(window_seconds=60, allowed_lateness_seconds=5))
+    p.handle(line.encode(), None, "t", 0, 0, 1_800_000_000_000, token=0, now=0)
+    p.handle(b"this line has no oslo header", None, "t", 0, 1, 1_800_000_000_000, token=1, now=0)
+    later = line.replace("10:00:00", "10:00:30")
+    assert p.handle(later.encode(), None, "t", 0, 2, 1_800_000_000_000, token=2, now=0) == (None, [])
+    assert p.windows.late_total == 0
+    assert p.windows.max_event_time < 1_600_000_000
