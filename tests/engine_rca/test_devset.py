@@ -5,23 +5,7 @@ it must reach the issue's targets and beat the ERROR-line baseline. The
 honest, cross-validated figures come from ``engine.rca.eval.cross_validate``
 (see the report in engine/rca/README or the commit message).
 """
-import tarfile
-from pathlib import Path
-
-import pytest
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-DEV = SHARED / "data" / "openstack-fault-injection-dev"
-
-
-@pytest.fixture(scope="module")
-def devset(tmp_path_factory):
-    if not (DEV / "devset.tar.xz").is_file() or not (DEV / "labels.tsv").is_file():
-        pytest.skip(f"fault-injection dev set not found under {DEV} (../shared is absent in a fresh clone)")
-    out = tmp_path_factory.mktemp("devset")
-    with tarfile.open(DEV / "devset.tar.xz") as tar:
-        tar.extractall(out, filter="data")
-    return out, DEV / "labels.tsv"
+# the `devset` fixture (extracted once per session) lives in tests/conftest.py
 
 
 def test_rca_on_dev_set_meets_targets_and_beats_baseline(devset):
