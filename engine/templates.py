@@ -53,6 +53,8 @@ STATE_VERSION = 1
 
 _has_digit = re.compile(r"\d").search
 _MAX_CACHED_TOKEN = 128  # longer tokens (blobs) are masked every time, not cached
+_MAX_CACHED_MESSAGE = 1024  # longer messages are not kept in the recent-message cache
+_RECENT_MESSAGES = 4096  # per generation of the recent-message cache
 
 
 def mask_token(token: str) -> str:
@@ -144,19 +146,19 @@ class MatchResult:
     access, since most consumers only need the id.
     """
 
-    __slots__ = ("template_id", "template", "_template_tokens", "_words", "_params")
+    __slots__ = ("template_id", "template", "_template_tokens", "_content", "_params")
 
-    def __init__(self, cluster: _Cluster, words: list[str]):
+    def __init__(self, cluster: _Cluster, content: str):
         self.template_id: int = cluster.id
         self.template: str = cluster.text
         self._template_tokens = cluster.tokens
-        self._words = words  # the message split on whitespace
+        self._content = content  # split on whitespace when params are asked for
         self._params: list[str] | None = None
 
     @property
     def params(self) -> list[str]:
         if self._params is None:
-            self._params = extract_params(self._template_tokens, self._words)
+            self._params = extract_params(self._template_tokens, self._content.split())
         return self._params
 
     def __repr__(self) -> str:
@@ -262,6 +264,10 @@ class TemplateMiner:
 
     def _init_caches(self) -> None:
         self._mask = _TokenMasker(self.token_cache_size)
+        # recent message -> masked tokens (two generations, bounded)
+        self._recent_capacity = max(1, min(self.cache_size, _RECENT_MESSAGES))
+        self._recent: dict[str, tuple[str, ...]] = {}
+        self._recent_old: dict[str, tuple[str, ...]] = {}
         # masked text -> cluster, learning on a miss (bounded LRU, C speed)
         self._lookup = lru_cache(maxsize=self.cache_size)(self._learn)
         # masked text -> cluster or None, no learning; cleared on any change
@@ -269,22 +275,39 @@ class TemplateMiner:
 
     # -- public API ---------------------------------------------------------------
 
+    def _masked(self, content: str) -> tuple[str, ...]:
+        """The masked tokens of a message, through a bounded cache of recent
+        messages (two generations, like ``_TokenMasker``): a repeated message
+        costs one dict lookup instead of a split and a lookup per token."""
+        masked = self._recent.get(content)
+        if masked is None:
+            masked = self._recent_old.get(content)
+            if masked is None:
+                masked = self._mask(content)[1]
+            if len(content) <= _MAX_CACHED_MESSAGE:
+                recent = self._recent
+                recent[content] = masked
+                if len(recent) >= self._recent_capacity:
+                    self._recent_old, self._recent = recent, {}
+        return masked
+
     def add(self, content: str) -> MatchResult:
         """Learn from one message; return its (possibly generalised) template."""
-        words, masked = self._mask(content)
+        masked = self._recent.get(content)
+        if masked is None:
+            masked = self._masked(content)
         cluster = self._lookup(masked)
         if cluster.alias is not None:
             cluster = cluster.live()
         cluster.size += 1
-        return MatchResult(cluster, words)
+        return MatchResult(cluster, content)
 
     def match(self, content: str) -> MatchResult | None:
         """The template that fits ``content`` as it is, without learning."""
-        words, masked = self._mask(content)
-        cluster = self._peek(masked)
+        cluster = self._peek(self._masked(content))
         if cluster is None:
             return None
-        return MatchResult(cluster.live(), words)
+        return MatchResult(cluster.live(), content)
 
     @property
     def templates(self) -> dict[int, str]:
