@@ -70,12 +70,11 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
     dlq_topic = app.topic(topics.dlq, key_type=bytes, value_type=bytes)
 
     def ack_on_delivery(window):
-        def callback(fut) -> None:
-            if fut.exception() is None:  # delivered: its inputs may now be committed
-                for token in window.tokens:
-                    token.ack()
-            else:  # not delivered: leave inputs unacked so they are consumed again after restart
-                log.error("result %s not delivered: %s", window.id, fut.exception())
+        """Faust calls this only once the broker acknowledged the result; an undelivered
+        result leaves its inputs unacked, so they are consumed again after a restart."""
+        def callback(_fut) -> None:
+            for token in window.tokens:
+                token.ack()
         return callback
 
     async def publish(windows) -> None:
@@ -95,18 +94,19 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
             letter, closed = pipeline.handle(msg.value, msg.key, msg.topic, msg.partition, msg.offset,
                                              msg.timestamp and int(msg.timestamp * 1000), event)
             if letter is not None:
-                await dlq_topic.send(key=msg.key, value=schemas.encode(letter),
-                                     callback=lambda fut, ev=event: fut.exception() is None and ev.ack())
+                await dlq_topic.send(key=msg.key, value=schemas.encode(letter), callback=lambda _f, ev=event: ev.ack())
             await publish(closed)
 
     @app.timer(interval=max(0.2, settings.worker.idle_timeout_seconds / 5))
     async def close_idle_windows():
         await publish(pipeline.windows.expire_idle(time.monotonic()))
 
-    _add_control_plane(app, settings)
+    emit = _add_control_plane(app, settings)
 
     serving = models.initial(model_ref) if serve_models else models.Serving()
     models.apply(pipeline, serving)
+
+    reported: dict[str, str | None] = {"error": None}
 
     @app.timer(interval=settings.worker.model_poll_seconds)
     async def follow_production():
@@ -118,8 +118,13 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
             models.apply(pipeline, serving)
             if tracker is not None:
                 tracker.set_model_version(serving.version)
-        elif error:
+        elif error and error != reported.get("error") and models.is_bundle_problem(error):
             log.warning("keeping model %s: %s", serving.version, error.splitlines()[0][:300])
+            await emit(f"model-{settings.worker.app_id}", "model_load_failed", reason=error[:1000],
+                       model_version=serving.version)
+        reported["error"] = error
+        if changed:
+            await emit(f"model-{settings.worker.app_id}", "model_loaded", model_version=serving.version)
 
     @app.timer(interval=10.0)
     async def report():
@@ -133,8 +138,10 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
     return app
 
 
-def _add_control_plane(app: faust.App, settings: Settings) -> None:
-    """The control agent: validate commands, publish accepted/rejected, run retraining jobs."""
+def _add_control_plane(app: faust.App, settings: Settings):
+    """The control agent: validate commands, publish accepted/rejected, run retraining jobs.
+
+    Returns the coroutine that publishes a control event (the model follower uses it too)."""
     validator = CommandValidator(settings.control)
     runner = JobRunner(settings.control)
     control_topic = app.topic(settings.topics.control, key_type=bytes, value_type=bytes)
@@ -171,6 +178,8 @@ def _add_control_plane(app: faust.App, settings: Settings) -> None:
             job, code = done
             log.warning("retraining %s exited with %d", job.command["command_id"], code)
             await emit(job.command["command_id"], "failed", reason=f"trainer process exited with code {code}")
+
+    return emit
 
 
 def run_worker(settings: Settings, pipeline: Pipeline, loglevel: str = "INFO", model_ref: str | None = None,

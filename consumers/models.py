@@ -82,3 +82,12 @@ def refresh(serving: Serving, ref: str | None) -> tuple[bool, str | None]:
         serving.loaded, serving.scorer = new, scorer
     serving.last_error = error
     return changed, error
+
+
+_NOTHING_TO_LOAD = ("does not exist", "has no", "no cached")
+
+
+def is_bundle_problem(error: str) -> bool:
+    """True when a production bundle exists but was refused (tampered, unsigned, failed its
+    self-check, unreadable) -- worth an event; False when there is simply none yet."""
+    return not any(phrase in error for phrase in _NOTHING_TO_LOAD)

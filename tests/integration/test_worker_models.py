@@ -88,3 +88,47 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def test_tampered_promotion_is_refused_and_the_old_model_keeps_serving(stack, topics, start_worker, monkeypatch):
+    import boto3
+    from botocore.config import Config
+
+    from tracking.api import track_training
+    from tracking.registry import Registry
+
+    model_name = f"test-tamper-{uuid.uuid4().hex[:8]}"
+    env = {**stack, "RCA_MLFLOW_REGISTERED_MODEL_NAME": model_name, "RCA_MLFLOW_EXPERIMENT_NAME": "rca_tests"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    assert track_training(_bundle(3), enabled=True).version == 1
+    second = track_training(_bundle(4), enabled=True)
+    bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
+    worker = start_worker(RCA_MLFLOW_REGISTERED_MODEL_NAME=model_name, RCA_WORKER_MODEL_POLL_SECONDS="1",
+                          RCA_WORKER_ALLOWED_LATENESS_SECONDS="1e10", RCA_WORKER_IDLE_TIMEOUT_SECONDS="2")
+    batch = generated_events(seed=8, n_instances=2)
+    publish(batch, KafkaSettings(bootstrap_servers=bootstrap), topics.logs, progress=False)
+    got = drain_until(bootstrap, topics.results, lambda m: len(m) > 0, timeout=120, on_poll=lambda: _alive(worker))
+    assert {m["value"]["model_version"] for m in got} == {"1"}
+
+    # someone with write access to the bucket changes one byte of version 2's pickle, then it is promoted
+    s3 = boto3.client("s3", endpoint_url=stack["RCA_S3_ENDPOINT_URL"], region_name="us-east-1",
+                      config=Config(request_checksum_calculation="when_required",
+                                    response_checksum_validation="when_required"))
+    bucket, _, folder = second.model_url[len("s3://"):].partition("/")
+    key = f"{folder.rstrip('/')}/model.pkl"
+    data = bytearray(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    data[len(data) // 2] ^= 0x01
+    s3.put_object(Bucket=bucket, Key=key, Body=bytes(data))
+    Registry().promote(2)
+
+    events = drain_until(bootstrap, topics.control_events,
+                         lambda ms: any(m["value"]["event"] == "model_load_failed" for m in ms), timeout=60,
+                         on_poll=lambda: _alive(worker))
+    failed = [m["value"] for m in events if m["value"]["event"] == "model_load_failed"]
+    assert failed and failed[0]["model_version"] == "1" and "sha256" in failed[0]["reason"].lower()
+    later = _shift(generated_events(seed=9, n_instances=2), 86_400.0)
+    publish(later, KafkaSettings(bootstrap_servers=bootstrap), topics.logs, progress=False)
+    more = drain_until(bootstrap, topics.results, lambda m: len(m) > len(got), timeout=60, on_poll=lambda: _alive(worker))
+    assert {m["value"]["model_version"] for m in more} == {"1"}
