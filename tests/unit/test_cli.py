@@ -57,3 +57,16 @@ def test_legacy_mode_words_still_work():
                                                                                  "--fast-mode"]
     assert legacy_argv(["--mode", "train", "--disable-mlflow"]) == ["train", "--disable-mlflow"]
     assert legacy_argv(["results"]) == ["results"]
+
+
+def test_config_show_masks_secrets(capsys, monkeypatch):
+    from config.settings import get_settings
+
+    monkeypatch.setenv("RCA_KAFKA_SASL_PASSWORD", "hunter2-very-secret")
+    monkeypatch.setenv("RCA_CONTROL_SECRET", "control-plane-secret")
+    get_settings.cache_clear()
+    try:
+        code, out, _ = run(capsys, "config", "show")
+    finally:
+        get_settings.cache_clear()
+    assert code == 0 and "hunter2" not in out and "control-plane-secret" not in out and "**********" in out
