@@ -56,6 +56,7 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,
+        datadir=str(settings.stack.state_dir / "faust" / f"{settings.worker.app_id}-data"),  # not the CWD
         topic_disable_leader=True,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
