@@ -48,6 +48,8 @@ def broker_credentials(cfg: KafkaSettings):
 def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = None, tracker=None,
               serve_models: bool = True) -> faust.App:
     brokers = ";".join(f"kafka://{b}" for b in settings.kafka.bootstrap_servers.split(","))
+    datadir = settings.stack.state_dir / "faust" / f"{settings.worker.app_id}-data"  # Faust's own files
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.worker.app_id,
         broker=brokers,
@@ -56,7 +58,7 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,
-        datadir=str(settings.stack.state_dir / "faust" / f"{settings.worker.app_id}-data"),  # not the CWD
+        datadir=str(datadir),
         topic_disable_leader=True,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
