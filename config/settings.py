@@ -147,6 +147,8 @@ class ControlSettings(BaseSettings):
     max_queue: int = Field(5, ge=0)
     promotion_margin: float = Field(0.01, ge=0)    # challenger must beat production by this much
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    eval_dataset: Path | None = None   # optional labelled set (dev-set layout) the gate also scores
+    eval_labels: Path | None = None
 
     def secret_bytes(self) -> bytes | None:
         if self.secret is not None and self.secret_file is not None:

@@ -141,6 +141,18 @@ def deviation_ratio(bundle, events: list[LogEvent]) -> float:
     return float(sig.sequence_ratio or 0.0)
 
 
+def labelled_score(settings: Settings, bundle) -> float | None:
+    """Detection F1 + root-cause module top-3 on the configured labelled set (higher is better)."""
+    cfg = settings.control
+    if cfg.eval_dataset is None:
+        return None
+    from engine.rca.eval import evaluate
+
+    labels = cfg.eval_labels or cfg.eval_dataset / "labels.tsv"
+    m = evaluate(cfg.eval_dataset, labels, model=bundle.rca_model, cv_folds=0, baseline=False)["model"]
+    return float(m["detection"]["f1"]) + float(m["rca"]["module_top3"])
+
+
 def run(command: dict, settings: Settings) -> int:
     from engine.training import TrainingData, train
     from tracking.api import load_model, track_training
@@ -172,10 +184,15 @@ def run(command: dict, settings: Settings) -> int:
             champion, champion_version = None, None
         margin = settings.control.promotion_margin
         better = champion is None or challenger + margin <= champion
-        promote = bool(params.get("auto_promote")) or better
         metrics = {"holdout_deviation_ratio": challenger, "events": float(len(data)), "epochs": float(epochs)}
         if champion is not None:
             metrics["production_holdout_deviation_ratio"] = champion
+            labelled = labelled_score(settings, bundle)
+            if labelled is not None:  # the labelled set decides when one is configured
+                champion_labelled = labelled_score(settings, production.bundle)
+                metrics.update(labelled_score=labelled, production_labelled_score=champion_labelled)
+                better = labelled >= champion_labelled + margin
+        promote = bool(params.get("auto_promote")) or better
         record = track_training(bundle, params={"command_id": command["command_id"], "source": params["source"],
                                                 "epochs": epochs},
                                 metrics=metrics, history=bundle.metadata.get("loss_curve"),
@@ -184,6 +201,8 @@ def run(command: dict, settings: Settings) -> int:
             raise RuntimeError(f"the model was not registered ({record.skipped_reason or 'tracking failed'})")
         reason = ("auto_promote" if params.get("auto_promote") and not better else
                   "no production model" if champion is None else
+                  f"labelled-set score {metrics['labelled_score']:.4f} vs production "
+                  f"{metrics['production_labelled_score']:.4f} (margin {margin})" if "labelled_score" in metrics else
                   f"holdout deviation {challenger:.4f} vs production {champion:.4f} (margin {margin})")
         if promote:
             Registry().promote(record.version)
