@@ -61,6 +61,7 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
         datadir=str(datadir),
         topic_disable_leader=True,
         producer_acks=-1,
+        producer_linger=0.05,  # batch results for 50 ms: one request per batch, not per window
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         stream_wait_empty=False,
