@@ -22,7 +22,7 @@ from engine.rca import analyze as rca_analyze
 from engine.rca.report import Report
 from engine.sessions import group_sessions
 from engine.templates import TemplateMiner
-from schemas.log_event import LogEvent, format_timestamp
+from schemas.log_event import LogEvent
 
 
 @dataclass
@@ -114,14 +114,3 @@ class BundleScorer:
             "scores": {"detector": round(float(report.anomaly_score), 4), **sig.to_dict()},
         })
         return summary
-
-
-def evidence_lines(events: Sequence[LogEvent], indexes: Sequence[int], limit: int = 5) -> list[str]:
-    return [events[i].raw.split("\n", 1)[0][:500] for i in list(indexes)[:limit]]
-
-
-def timeline_entry(e: LogEvent) -> dict:
-    return {"time": format_timestamp(e.timestamp) if e.timestamp else None, "service": e.service,
-            "level": e.level, "message": e.message[:300]}
-
-
