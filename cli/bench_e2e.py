@@ -23,7 +23,8 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from config.settings import PROJECT_ROOT, Settings
-from consumers.windowing import session_key, window_id
+from consumers.windowing import window_id
+from engine.sessions import session_key
 from producers.publish import publish
 from schemas.log_event import LogEvent
 

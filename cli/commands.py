@@ -1,7 +1,6 @@
 """Subcommands of `rca`. Each `add_*` registers one subcommand and its handler."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path

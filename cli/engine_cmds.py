@@ -109,7 +109,6 @@ def _input_files(paths: list[str]) -> list[str]:
 
 def cmd_analyze(args) -> int:
     from engine.readers import InputError
-    from engine.scoring import BundleScorer
     from engine.training import read_events
     from tracking.api import analysis_run
 

@@ -14,8 +14,9 @@ from typing import Any
 import schemas
 from config.settings import WorkerSettings
 from consumers.ingest import Rejected, dead_letter, decode_value
-from consumers.windowing import Window, WindowStore, session_key
+from consumers.windowing import Window, WindowStore
 from engine.baseline import MinedEvent, analyze_window
+from engine.sessions import session_key
 from engine.templates import TemplateMiner
 from schemas.log_event import format_timestamp
 

@@ -24,8 +24,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.sessions import session_key  # noqa: F401 - re-exported for the worker
-
 
 def window_id(key: str, start: float) -> str:
     """Deterministic id of the window of `key` that starts at `start` (epoch s)."""

@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from schemas.log_event import LogEvent
+
 _MAGIC = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
 
 
@@ -78,3 +80,27 @@ def _rotated(path: str, fh) -> bool:
         return os.stat(path).st_ino != os.fstat(fh.fileno()).st_ino
     except (OSError, io.UnsupportedOperation):
         return False
+
+
+def file_events(path: str, follow: bool = False, stats: dict[str, int] | None = None) -> Iterator[LogEvent]:
+    """Parsed records of one input (tracebacks grouped), the service taken from the file
+    name when a line does not say it. `stats["lines"]` counts the lines read."""
+    from engine.parsing import RecordGrouper, service_from_source
+
+    source = None if path == "-" else path
+    service = service_from_source(path) if source else None
+    grouper = RecordGrouper(source)
+    lines = 0
+
+    def filled(events: list[LogEvent]) -> list[LogEvent]:
+        for ev in events:
+            if ev.service is None:
+                ev.service = service
+        return events
+
+    for line in read_lines(path, follow=follow):
+        lines += 1
+        yield from filled(grouper.feed(line))
+    yield from filled(grouper.flush())
+    if stats is not None:
+        stats["lines"] = stats.get("lines", 0) + lines

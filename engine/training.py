@@ -23,10 +23,9 @@ import numpy as np
 
 from engine.bundle import ModelBundle
 from engine.params import ParamModel
-from engine.parsing import RecordGrouper, service_from_source
 from engine.rca import RCAModel
 from engine.rca.dataset import list_runs, load_run
-from engine.readers import InputError, expand, read_lines
+from engine.readers import InputError, expand, file_events
 from engine.sequence import SequenceConfig, SequenceModel
 from engine.sessions import group_sessions
 from engine.templates import TemplateMiner
@@ -57,19 +56,10 @@ def is_dataset(path: str | Path) -> bool:
 
 
 def read_events(path: str) -> tuple[list[LogEvent], int]:
-    """Parsed, grouped events of one file (service from its name) and its line count."""
-    source = None if path == "-" else path
-    grouper = RecordGrouper(source=source) if source else RecordGrouper()
-    service = service_from_source(path) if source else None
-    events, lines = [], 0
-    for line in read_lines(path):
-        lines += 1
-        events.extend(grouper.feed(line))
-    events.extend(grouper.flush())
-    for e in events:
-        if e.service is None:
-            e.service = service
-    return events, lines
+    """Parsed, grouped events of one file and its line count."""
+    stats: dict[str, int] = {}
+    events = list(file_events(path, stats=stats))
+    return events, stats["lines"]
 
 
 def load_inputs(paths: Sequence[str], labels_tsv: str | None = None) -> TrainingData:

@@ -10,15 +10,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
 import schemas
 from config.settings import KafkaSettings
-from engine.parsing import RecordGrouper, service_from_source
 from producers.kafka import make_producer
-from engine.readers import expand, read_lines
+from engine.readers import expand, file_events
 from schemas.log_event import LogEvent
 
 log = logging.getLogger(__name__)
@@ -29,32 +28,19 @@ class PublishReport:
     events: int = 0
     delivered: int = 0
     failed: int = 0
-    errors: list[str] | None = None
+    errors: list[str] = field(default_factory=list)
 
 
 def events_from_paths(paths: list[str], follow: bool = False) -> Iterator[LogEvent]:
     """Parsed, grouped events of every input, in file order."""
     for path in expand(paths):
-        source = None if path == "-" else path
-        service = service_from_source(path) if source else None
-        grouper = RecordGrouper(source=source) if source else RecordGrouper()
-        for line in read_lines(path, follow=follow):
-            for ev in grouper.feed(line):
-                yield _fill(ev, service)
-        for ev in grouper.flush():
-            yield _fill(ev, service)
-
-
-def _fill(ev: LogEvent, service: str | None) -> LogEvent:
-    if ev.service is None and service:
-        ev.service = service
-    return ev
+        yield from file_events(path, follow=follow)
 
 
 def publish(events: Iterable[LogEvent], cfg: KafkaSettings, topic: str, rate: float | None = None,
             progress: bool = True, extra_values: Iterable[tuple[bytes | None, bytes]] = ()) -> PublishReport:
     """Produce every event (and any raw extra values); wait for all delivery reports."""
-    report = PublishReport(errors=[])
+    report = PublishReport()
     producer = make_producer(cfg)
 
     def on_delivery(err, _msg) -> None:

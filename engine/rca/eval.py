@@ -125,7 +125,7 @@ def cross_validate(refs: Sequence[RunRef], events: dict[str, list[LogEvent]], fo
     ``folds=None`` is leave-one-test-out. ``events`` maps run_id -> events
     (load once, reuse for every fold).
     """
-    from .model import RCAModel, analyze
+    from .model import analyze
 
     tests = sorted({r.test_id for r in refs})
     rng = random.Random(seed)

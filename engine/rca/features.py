@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from schemas.log_event import LogEvent
 
-from .modules import is_project_module, module_from_path
+from .modules import module_from_path
 
 ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
 WARNING_LEVELS = frozenset({"WARNING"})

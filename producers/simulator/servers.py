@@ -8,6 +8,16 @@ from producers.simulator.core import NO_CTX, Clock
 from producers.simulator.world import World
 
 
+def _request(w: World, t0: int, inst: Instance, method: str, path: str) -> tuple[Clock, object] | None:
+    """The clock and user context of an API request on `inst`; None when nova-api is down
+    (the outage has logged the failed call)."""
+    c = w.clock(t0)
+    ctx = w.user_ctx(inst.tenant)
+    if _outage(w, c, ctx, method, path, inst):
+        return None
+    return c, ctx
+
+
 def _outage(w: World, c: Clock, ctx, method: str, path: str, inst: Instance | None) -> bool:
     o = w.outage(c.t, "nova-api")
     if o:
@@ -22,11 +32,11 @@ def server_delete(w: World, t0: int) -> None:
     if not ready:
         return server_list(w, t0)
     inst = rng.choice(ready)
-    c = w.clock(t0)
-    ctx = w.user_ctx(inst.tenant)
     path = f"/v2.1/servers/{inst.id}"
-    if _outage(w, c, ctx, "DELETE", path, inst):
+    req = _request(w, t0, inst, "DELETE", path)
+    if req is None:
         return
+    c, ctx = req
     del cl.instances[inst.id]
     api_call(w, c, ctx, "DELETE", path, 204, "ServersController.delete", inst.id, extra=(
         ("DEBUG", "nova.compute.api", "Going to try to terminate instance", "delete:2086"),))
@@ -89,11 +99,11 @@ def server_migrate(w: World, t0: int, resize: bool | None = None) -> None:
     targets = [h for h in cl.hosts if h is not source and fits(w, h, new_flavor)]
     if not targets:
         return server_list(w, t0)
-    c = w.clock(t0)
-    ctx = w.user_ctx(inst.tenant)
     path = f"/v2.1/servers/{inst.id}/action"
-    if _outage(w, c, ctx, "POST", path, inst):
+    req = _request(w, t0, inst, "POST", path)
+    if req is None:
         return
+    c, ctx = req
     inst.busy_until = t0 + 10 ** 9
     body = (f'{{"resize": {{"flavorRef": "{FLAVOR_IDS[new_flavor]}"}}}}' if resize else '{"migrate": null}')
     action = "ServersController._action_resize" if resize else "MigrateServerController._migrate"
@@ -166,11 +176,11 @@ def server_reboot(w: World, t0: int) -> None:
     if not ready:
         return server_list(w, t0)
     inst = rng.choice(ready)
-    c = w.clock(t0)
-    ctx = w.user_ctx(inst.tenant)
     path = f"/v2.1/servers/{inst.id}/action"
-    if _outage(w, c, ctx, "POST", path, inst):
+    req = _request(w, t0, inst, "POST", path)
+    if req is None:
         return
+    c, ctx = req
     inst.busy_until = t0 + 10 ** 9
     api_call(w, c, ctx, "POST", path, 202, "ServersController._action_reboot", inst.id,
              '{"reboot": {"type": "SOFT"}}')

@@ -15,7 +15,8 @@ from confluent_kafka import Producer
 import schemas
 from config.settings import PROJECT_ROOT, KafkaSettings, get_settings
 from producers.publish import publish
-from consumers.windowing import session_key, window_id
+from consumers.windowing import window_id
+from engine.sessions import session_key
 from schemas import control as signing
 from tests.integration.kafka_helpers import drain_until
 from tests.integration.test_worker_e2e import generated_events

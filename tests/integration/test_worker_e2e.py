@@ -16,7 +16,8 @@ import orjson
 import pytest
 
 import schemas
-from consumers.windowing import session_key, window_id
+from consumers.windowing import window_id
+from engine.sessions import session_key
 from producers.publish import events_from_paths, publish
 from config.settings import KafkaSettings
 from schemas.log_event import LogEvent

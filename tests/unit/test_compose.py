@@ -1,6 +1,4 @@
 """docker-compose.yml agrees with the settings code: names, ports, variables."""
-from pathlib import Path
-
 import yaml
 
 from config.settings import PROJECT_ROOT, StackSettings, TopicSettings, env_names

@@ -1,5 +1,6 @@
 """Event-time windows: watermark, lateness, idleness, capacity, ids."""
-from consumers.windowing import WindowStore, session_key, window_id
+from consumers.windowing import WindowStore, window_id
+from engine.sessions import session_key
 
 
 def store(**kw):
