@@ -79,9 +79,10 @@ def test_results_per_window_and_dead_letters(stack, topics, start_worker, loghub
                      extra_values=[(k, v) for k, v, _ in MALFORMED])
     assert report.failed == 0 and report.delivered == len(good) + len(MALFORMED)
 
-    # Lateness larger than the input's span: windows close only when the stream goes quiet,
-    # so the set of windows is exactly what the input defines whatever the partition order.
-    worker = start_worker(RCA_WORKER_ALLOWED_LATENESS_SECONDS="1e10", RCA_WORKER_IDLE_TIMEOUT_SECONDS="3",
+    # Lateness larger than the input's span: windows close only when the stream goes quiet
+    # (10 s, well above any pause of a loaded CI machine), so the set of windows is exactly
+    # what the input defines whatever the partition order.
+    worker = start_worker(RCA_WORKER_ALLOWED_LATENESS_SECONDS="1e10", RCA_WORKER_IDLE_TIMEOUT_SECONDS="10",
                           RCA_WORKER_MAX_MESSAGE_BYTES="20000")
 
     def check_alive():
