@@ -226,6 +226,8 @@ def test_benchmarks_run_on_small_inputs(tmp_path):
     result = bench_parse([str(log)], repeat=1, min_pass_lines=100)
     assert result["lines"] == len(BUILTIN_SEED) and result["templates"] == len(BUILTIN_SEED)
     assert result["lines_per_s"] > 0
+    assert result["passes"] == 1 and result["new_values_lines_per_s"] > 0
+    assert result["lines_per_s"] >= result["slowest_lines_per_s"]
     reports = []
     memory = bench_memory(3000, seed_path=log, report_every=1000, on_report=reports.append)
     assert [r["events"] for r in memory["reports"]] == [1000, 2000, 3000] and len(reports) == 3
