@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from engine.parsing import ERROR_LEVELS
 from schemas.log_event import LogEvent, format_timestamp
-
-ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
 
 
 @dataclass(slots=True)
@@ -26,6 +25,11 @@ class MinedEvent:
     template: str
     params: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_match(cls, event: LogEvent, result) -> "MinedEvent":
+        """The event with the miner's answer for its message (a ``templates.MatchResult``)."""
+        return cls(event, str(result.template_id), result.template, list(result.params))
+
 
 def _subsystem(service: str | None, logger: str | None) -> str:
     if logger:
@@ -35,14 +39,42 @@ def _subsystem(service: str | None, logger: str | None) -> str:
     return "unknown"
 
 
-def analyze_window(items: list[MinedEvent]) -> dict:
-    """Summary and (at most one) root-cause candidate for one window."""
+def _errors(items: list[MinedEvent]) -> list[LogEvent]:
+    """The window's ERROR/CRITICAL events in time order."""
+    errors = [m.event for m in items if m.event.level in ERROR_LEVELS]
+    errors.sort(key=lambda e: e.timestamp or 0.0)
+    return errors
+
+
+def window_summary(items: list[MinedEvent]) -> dict:
+    """What is plainly in a window: level counts, services, top templates, first error."""
+    return _summary(items, _errors(items))
+
+
+def _summary(items: list[MinedEvent], errors: list[LogEvent]) -> dict:
     levels = Counter(m.event.level or "UNKNOWN" for m in items)
     services = sorted({m.event.service for m in items if m.event.service})
     templates = Counter((m.template_id, m.template) for m in items)
-    errors = [m.event for m in items if m.event.level in ERROR_LEVELS]
-    errors.sort(key=lambda e: e.timestamp or 0.0)
     first = errors[0] if errors else None
+    return {
+        "levels": dict(levels),
+        "services": services,
+        "templates": [
+            {"template_id": tid, "template": text, "count": count}
+            for (tid, text), count in templates.most_common(10)
+        ],
+        "first_error": None if first is None else {
+            "time": format_timestamp(first.timestamp) if first.timestamp else None,
+            "service": first.service,
+            "logger": first.logger,
+            "message": first.message[:1000],
+        },
+    }
+
+
+def analyze_window(items: list[MinedEvent]) -> dict:
+    """Summary and (at most one) root-cause candidate for one window."""
+    errors = _errors(items)
     with_trace = [e for e in errors if e.exception_type or e.frames]
     n = max(len(items), 1)
     score = min(1.0, (len(errors) + 2 * len(with_trace)) / n)
@@ -64,18 +96,7 @@ def analyze_window(items: list[MinedEvent]) -> dict:
             "recommendation": "Inspect the traceback of the first error; the baseline analyzer does not rank causes.",
         })
     return {
-        "levels": dict(levels),
-        "services": services,
-        "templates": [
-            {"template_id": tid, "template": text, "count": count}
-            for (tid, text), count in templates.most_common(10)
-        ],
-        "first_error": None if first is None else {
-            "time": format_timestamp(first.timestamp) if first.timestamp else None,
-            "service": first.service,
-            "logger": first.logger,
-            "message": first.message[:1000],
-        },
+        **_summary(items, errors),
         "is_incident": bool(with_trace),
         "anomaly_score": round(score, 4),
         "root_causes": root_causes,

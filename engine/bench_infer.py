@@ -48,7 +48,7 @@ def bench_infer(bundle: ModelBundle, events: Sequence[LogEvent], n_windows: int 
     for e in events:
         r = scorer.miner.add(e.message)
         key = (event_session_key(e), (e.timestamp or 0.0) // window_seconds)
-        windows.setdefault(key, []).append(MinedEvent(e, str(r.template_id), r.template, list(r.params)))
+        windows.setdefault(key, []).append(MinedEvent.from_match(e, r))
     per_window = []
     for items in list(windows.values())[:2000]:
         t = time.perf_counter()

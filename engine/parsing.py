@@ -46,12 +46,13 @@ from collections.abc import Iterable, Iterator
 from schemas.log_event import Frame, LogEvent
 
 __all__ = [
-    "LEVELS", "PROJECTS", "parse_line", "parse_lines", "RecordGrouper",
+    "LEVELS", "ERROR_LEVELS", "PROJECTS", "parse_line", "parse_lines", "RecordGrouper",
     "service_from_source", "service_from_logger",
 ]
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "AUDIT", "WARNING", "ERROR", "CRITICAL")
 _LEVEL_SET = frozenset(LEVELS)
+ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})  # the levels that count as errors
 
 _DATE_START = re.compile(r"(?:\S+ )?\d{4}-\d\d-\d\d[ T]")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -424,9 +425,9 @@ class RecordGrouper:
         if head is None:
             out = []
         elif h[1] == head[1] and h[2] == head[2] and h[4] == head[4] and h[0] == head[0] \
-                and field == self._field and self._continues(h):
+                and field == self._field and (body := self._continuation(h)) is not None:
             # same time, pid, logger, date and file-name field
-            self._add(line, _strip_instance(h[6])[1])
+            self._add(line, body)
             return []
         elif self._more:
             out = self.flush()
@@ -447,18 +448,20 @@ class RecordGrouper:
         out.append(_error(line, reason, self.source))
         return out
 
-    def _continues(self, h: tuple) -> bool:
-        """Does a line with the open record's time, pid and logger continue it?"""
+    def _continuation(self, h: tuple) -> str | None:
+        """If a line with the open record's time, pid and logger continues it: its message part."""
         head = self._head
         if (h[3] != head[3] and h[3] not in _CONTINUATION_LEVELS) or len(self._more) >= _MAX_RECORD_LINES:
-            return False
+            return None
         ctx = h[5]
         body = _strip_instance(h[6])[1]
         if ctx is None:
             # oslo.log's exception prefix carries no request context
-            return head[5] is not None or self._in_traceback or body.startswith(("Traceback (", " "))
-        # some deployments put the full context on traceback lines too
-        return ctx == head[5] and (self._in_traceback or body.startswith("Traceback ("))
+            continues = head[5] is not None or self._in_traceback or body.startswith(("Traceback (", " "))
+        else:
+            # some deployments put the full context on traceback lines too
+            continues = ctx == head[5] and (self._in_traceback or body.startswith("Traceback ("))
+        return body if continues else None
 
     def _add(self, raw: str, body: str) -> None:
         self._more.append(raw)

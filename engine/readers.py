@@ -85,22 +85,14 @@ def _rotated(path: str, fh) -> bool:
 def file_events(path: str, follow: bool = False, stats: dict[str, int] | None = None) -> Iterator[LogEvent]:
     """Parsed records of one input (tracebacks grouped), the service taken from the file
     name when a line does not say it. `stats["lines"]` counts the lines read."""
-    from engine.parsing import RecordGrouper, service_from_source
+    from engine.parsing import RecordGrouper
 
-    source = None if path == "-" else path
-    service = service_from_source(path) if source else None
-    grouper = RecordGrouper(source)
+    # RecordGrouper(path) already falls back to the service named by the file name
+    grouper = RecordGrouper(None if path == "-" else path)
     lines = 0
-
-    def filled(events: list[LogEvent]) -> list[LogEvent]:
-        for ev in events:
-            if ev.service is None:
-                ev.service = service
-        return events
-
     for line in read_lines(path, follow=follow):
         lines += 1
-        yield from filled(grouper.feed(line))
-    yield from filled(grouper.flush())
+        yield from grouper.feed(line)
+    yield from grouper.flush()
     if stats is not None:
         stats["lines"] = stats.get("lines", 0) + lines

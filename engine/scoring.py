@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from engine.baseline import MinedEvent, analyze_window as baseline_window
+from engine.baseline import MinedEvent, window_summary
 from engine.bundle import ModelBundle
 from engine.rca import analyze as rca_analyze
 from engine.rca.report import Report
-from engine.sessions import group_sessions
+from engine.sessions import session_indexes
 from engine.templates import TemplateMiner
 from schemas.log_event import LogEvent
 
@@ -56,11 +56,7 @@ class BundleScorer:
                            logger="nova.compute.manager", instance_id="00000000-0000-0000-0000-000000000001")
                   for i, (m, lvl) in enumerate([("Starting instance...", "INFO"),
                                                 ("Instance failed to spawn", "ERROR")])]
-        items = []
-        for e in events:
-            r = probe.add(e.message)
-            items.append(MinedEvent(e, str(r.template_id), r.template, list(r.params)))
-        self.analyze_window(items)
+        self.analyze_window([MinedEvent.from_match(e, probe.add(e.message)) for e in events])
 
     # -- signals ---------------------------------------------------------
     def signals(self, events: Sequence[LogEvent], template_ids: Sequence[str], params: Sequence[Sequence[str]],
@@ -71,10 +67,10 @@ class BundleScorer:
             sig.param_deviations = [i for i, (t, p) in enumerate(zip(template_ids, params)) if pm.is_deviation(t, p)]
         seq = self.bundle.sequence_model
         if seq is not None and not fast_mode and events:
-            index_sessions = group_sessions(events, [str(i) for i in range(len(events))])
-            sessions = [[template_ids[int(i)] for i in s] for s in index_sessions]
+            index_sessions = session_indexes(events)
+            sessions = [[template_ids[i] for i in s] for s in index_sessions]
             flags = seq.score_sessions(sessions)
-            dev = [int(i) for s, f in zip(index_sessions, flags) for i, bad in zip(s, f) if bad]
+            dev = [i for s, f in zip(index_sessions, flags) for i, bad in zip(s, f) if bad]
             sig.sequence_deviations = sorted(dev)
             sig.sequence_ratio = len(dev) / len(events)
         return sig
@@ -102,7 +98,7 @@ class BundleScorer:
     # -- streaming windows ------------------------------------------------
     def analyze_window(self, items: list[MinedEvent]) -> dict:
         """The analysis part of an RCA result for one closed window (same keys as the baseline)."""
-        summary = baseline_window(items)
+        summary = window_summary(items)
         events = [m.event for m in items]
         sig = self.signals(events, [m.template_id for m in items], [m.params for m in items])
         report = rca_analyze(events, self.bundle.rca_model, scope="window")

@@ -15,14 +15,11 @@ the bundle (Keras 3 models pickle; DESIGN.md).
 """
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 BIG_BATCH = 2048  # from this many windows on, matrix products use every core (small ones stay on one)
 PAD = 0   # index 0 pads short histories

@@ -21,9 +21,16 @@ def event_session_key(e: LogEvent) -> str:
     return session_key(e.instance_id, e.request_id, e.service, e.host)
 
 
+def session_indexes(events: Sequence[LogEvent]) -> list[list[int]]:
+    """Indexes of ``events`` per session, each in time order (sessions in order of first appearance)."""
+    groups: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for i, e in enumerate(events):
+        groups[event_session_key(e)].append((e.timestamp or 0.0, i))
+    return [[i for _, i in sorted(g)] for g in groups.values()]
+
+
 def group_sessions(events: Sequence[LogEvent], template_ids: Sequence[str]) -> list[list[str]]:
     """Template-id sequences per session, in time order (the LSTM's sessions)."""
-    groups: dict[str, list[tuple[float, int, str]]] = defaultdict(list)
-    for i, (e, t) in enumerate(zip(events, template_ids)):
-        groups[event_session_key(e)].append((e.timestamp or 0.0, i, t))
-    return [[t for _, _, t in sorted(g)] for g in groups.values()]
+    if len(template_ids) < len(events):
+        events = events[:len(template_ids)]  # pairs as zip() would: extra events are left out
+    return [[template_ids[i] for i in s] for s in session_indexes(events)]

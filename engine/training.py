@@ -13,7 +13,6 @@ sequences, the parameter/duration model, the RCA model and thresholds.
 """
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +29,6 @@ from engine.sequence import SequenceConfig, SequenceModel
 from engine.sessions import group_sessions
 from engine.templates import TemplateMiner
 from schemas.log_event import LogEvent
-
-log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
 

@@ -8,15 +8,12 @@ Only the service logs are read: ``trigger_log``, ``foreground_wl/`` and
 from __future__ import annotations
 
 import csv
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.log_event import LogEvent
 
 from .modules import module_from_component
-
-log = logging.getLogger(__name__)
 
 ROUNDS = ("round_1", "round_2")
 # Folders under a round that are NOT service logs (labels or workload output).

@@ -16,7 +16,6 @@ pickles small and loads without scikit-learn.
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,8 +23,6 @@ import numpy as np
 
 from .features import RUN_FEATURES
 from .linear import LinearModel, fit_logistic
-
-log = logging.getLogger(__name__)
 
 # Features each scope decides on. Cross-validation by test on the dev set
 # preferred the two-feature run model (novel error signatures, and missing
@@ -36,10 +33,8 @@ SCOPE_FEATURES = {
     "run": ("log_error_sigs_novel", "missing_expected"),
     "window": ("log_error_sigs_novel", "log_warn_sigs_novel", "log_tracebacks"),
 }
-
-
-def _columns(scope: str) -> list[int]:
-    return [RUN_FEATURES.index(n) for n in SCOPE_FEATURES[scope]]
+# their positions in RUN_FEATURES
+_COLUMNS = {scope: [RUN_FEATURES.index(n) for n in names] for scope, names in SCOPE_FEATURES.items()}
 
 
 @dataclass
@@ -54,7 +49,7 @@ class Detector:
         keep = ya >= 0
         Xa, ya = Xa[keep], ya[keep]
         for scope in SCOPE_FEATURES:
-            Xs = Xa[:, _columns(scope)]
+            Xs = Xa[:, _COLUMNS[scope]]
             if len(set(ya.tolist())) == 2:
                 self.scorers[scope] = fit_logistic(Xs, ya, c)
             else:
@@ -62,7 +57,7 @@ class Detector:
         return self
 
     def probability(self, x: Sequence[float], scope: str = "run") -> float:
-        return self.scorers[scope].probability([x[i] for i in _columns(scope)])
+        return self.scorers[scope].probability([x[i] for i in _COLUMNS[scope]])
 
     def decide(self, x: Sequence[float], scope: str = "run") -> tuple[float, bool]:
         p = self.probability(x, scope)

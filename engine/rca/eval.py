@@ -25,11 +25,13 @@ import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from engine.parsing import ERROR_LEVELS
 from schemas.log_event import LogEvent
 
 from .dataset import RunRef, list_runs, load_run
+from .model import RCAModel, analyze
 from .modules import level_of
-from .report import Report
+from .report import Report, RootCause
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +127,6 @@ def cross_validate(refs: Sequence[RunRef], events: dict[str, list[LogEvent]], fo
     ``folds=None`` is leave-one-test-out. ``events`` maps run_id -> events
     (load once, reuse for every fold).
     """
-    from .model import analyze
-
     tests = sorted({r.test_id for r in refs})
     rng = random.Random(seed)
     order = tests[:]
@@ -150,8 +150,6 @@ def cross_validate(refs: Sequence[RunRef], events: dict[str, list[LogEvent]], fo
 
 def fit_model(refs: Sequence[RunRef], events: dict[str, list[LogEvent]]):
     """An RCAModel fitted on labelled runs (what ships is this on all dev data)."""
-    from .model import RCAModel
-
     runs = [events[r.run_id] for r in refs]
     labels = [r.failure for r in refs]
     roots = [r.root_module for r in refs]
@@ -160,9 +158,7 @@ def fit_model(refs: Sequence[RunRef], events: dict[str, list[LogEvent]]):
 
 def baseline_analyze(events: list[LogEvent]) -> Report:
     """The naive rule: any ERROR record is an incident; the first ERROR's logger is the cause."""
-    from .report import RootCause
-
-    errors = [e for e in events if e.level in ("ERROR", "CRITICAL")]
+    errors = [e for e in events if e.level in ERROR_LEVELS]
     if not errors:
         return Report(is_incident=False, anomaly_score=0.0)
     first = min(errors, key=lambda e: e.timestamp or 0.0)
@@ -194,8 +190,6 @@ def evaluate(dataset_dir: str | Path, labels_tsv: str | Path, model=None, cv_fol
     ``cv_folds`` is not 0, ``cross_validated`` (folds by test; None =
     leave-one-test-out). ``baseline``: the any-ERROR / first-ERROR-logger rule.
     """
-    from .model import analyze
-
     refs = list_runs(dataset_dir, labels_tsv)
     events = {r.run_id: load_run(r.path) for r in refs}
     evaluated = [r for r in refs if is_evaluated(r)]

@@ -19,12 +19,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from engine.parsing import ERROR_LEVELS
 from schemas.log_event import LogEvent
 
 from .modules import module_from_path
-
-ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
-WARNING_LEVELS = frozenset({"WARNING"})
 
 _INSTANCE = re.compile(r"\[instance: [0-9a-fA-F-]{36}\] ?")
 _HAS_DIGIT = re.compile(r"\d")
@@ -64,10 +62,6 @@ def code_path(event: LogEvent) -> list[str]:
 
 def is_error(event: LogEvent) -> bool:
     return event.level in ERROR_LEVELS
-
-
-def has_traceback(event: LogEvent) -> bool:
-    return bool(event.frames) or bool(event.exception_type)
 
 
 @dataclass
@@ -122,18 +116,20 @@ RUN_FEATURES = (
 
 
 def run_features(events: Sequence[LogEvent], profile: NormalProfile,
-                 exclude_self: bool = False, completeness: bool = True) -> list[float]:
+                 exclude_self: bool = False, completeness: bool = True,
+                 sigs: Sequence[str] | None = None) -> list[float]:
     """Feature vector (RUN_FEATURES) of one run or window.
 
     ``exclude_self``: the run is one of the profile's own normal runs (used
     when fitting, so its own lines do not look familiar). ``completeness``:
     compute ``missing_expected`` (only meaningful for a whole run; a window
-    gets 0).
+    gets 0). ``sigs``: ``signature(e)`` of every event, in order, when the
+    caller has them already.
     """
-    sigs = Counter(signature(e) for e in events)
+    seen = Counter(sigs if sigs is not None else (signature(e) for e in events))
     novel_cut = 0.02  # "novel": in at most 2% of normal runs
-    err_sigs = {s for s in sigs if s.split("|", 1)[0] in ERROR_LEVELS}
-    warn_sigs = {s for s in sigs if s.startswith("WARNING|")}
+    err_sigs = {s for s in seen if s.split("|", 1)[0] in ERROR_LEVELS}
+    warn_sigs = {s for s in seen if s.startswith("WARNING|")}
     n_err = sum(1 for e in events if is_error(e))
     n_tb = sum(1 for e in events if e.level in ERROR_LEVELS and code_path(e))
     novel_err = sum(1 for s in err_sigs if profile.share(s, exclude_self) <= novel_cut)
@@ -143,8 +139,8 @@ def run_features(events: Sequence[LogEvent], profile: NormalProfile,
         if exclude_self:
             # leave-one-out: a signature stays expected only if the others have it too
             need = profile.expected_share * (profile.n_runs - 1)
-            expected = frozenset(s for s in expected if profile.doc_freq[s] - (1 if s in sigs else 0) >= need)
-        missing = sum(1 for s in expected if s not in sigs) / max(len(expected), 1)
+            expected = frozenset(s for s in expected if profile.doc_freq[s] - (1 if s in seen else 0) >= need)
+        missing = sum(1 for s in expected if s not in seen) / max(len(expected), 1)
     else:
         missing = 0.0
     max_rar = max((profile.rarity(s, exclude_self) for s in err_sigs), default=0.0)

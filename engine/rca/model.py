@@ -22,7 +22,7 @@ from . import knowledge
 from .detector import Detector
 from .features import RUN_FEATURES, NormalProfile, run_features, signature
 from .modules import package_of, subsystem_of
-from .ranker import CANDIDATE_FEATURES, Anomaly, Candidate, Ranker, find_anomalies
+from .ranker import Anomaly, Candidate, Ranker, find_anomalies
 from .report import Incident, Report, RootCause, TimelineEntry, cap_evidence
 
 log = logging.getLogger(__name__)
@@ -93,9 +93,10 @@ def analyze(events: Sequence[LogEvent], model: RCAModel, issue: str | None = Non
     one). ``force_rank``: always fill ``candidates`` (evaluation).
     """
     events = sorted((e for e in events if e.parse_error is None), key=lambda e: e.timestamp or 0.0)
-    x = run_features(events, model.profile, completeness=(scope == "run"))
+    sigs = [signature(e) for e in events]
+    x = run_features(events, model.profile, completeness=(scope == "run"), sigs=sigs)
     score, is_incident = model.detector.decide(x, scope)
-    anomalies = find_anomalies(events, model.profile)
+    anomalies = find_anomalies(events, model.profile, sigs=sigs)
     # An incident needs evidence to show: a workflow that merely looks short
     # (a partial batch, an idle cloud) with nothing anomalous in it is not one.
     is_incident = is_incident and bool(anomalies)
@@ -150,40 +151,14 @@ def _root_cause(rank: int, c: Candidate) -> RootCause:
     text = _candidate_text(c)
     mode = knowledge.classify(text)
     evidence = cap_evidence([a.event.raw for a in own[:MAX_EVIDENCE_RECORDS]])
-    linked = _linked(own, recs)
     return RootCause(
         rank=rank, subsystem=sub, service=service, module=c.module, category=mode.category,
         score=c.score, first_seen=min((a.event.timestamp for a in recs if a.event.timestamp), default=None),
         evidence=evidence,
-        request_ids=sorted({a.event.request_id for a in linked if a.event.request_id})[:20],
-        instance_ids=sorted({a.event.instance_id for a in linked if a.event.instance_id})[:20],
+        request_ids=sorted({a.event.request_id for a in recs if a.event.request_id})[:20],
+        instance_ids=sorted({a.event.instance_id for a in recs if a.event.instance_id})[:20],
         recommendation=knowledge.recommendation(mode, text), package=package_of(c.module),
-        reasons=_reasons(c),
     )
-
-
-def _linked(own: list[Anomaly], recs: list[Anomaly]) -> list[Anomaly]:
-    return list({a.order: a for a in own + recs}.values())
-
-
-def _reasons(c: Candidate) -> list[str]:
-    f = dict(zip(CANDIDATE_FEATURES, c.features))
-    out = []
-    if f["inner"]:
-        out.append("innermost OpenStack frame of a traceback")
-    elif f["depth_score"]:
-        out.append("on the traceback path")
-    if f["is_logger"]:
-        out.append("logged the anomalous record")
-    if f["subsystem_order"] == 0.0:
-        out.append("its subsystem deviated first")
-    if f["upstream"] > 0:
-        out.append("later errors in other services share its request/instance ids")
-    if f["assoc_module"] > 0:
-        out.append("past incidents with the same symptoms had their cause here")
-    if f["assoc_only"]:
-        out.append("suggested by past incidents only (no record of this run names it)")
-    return out
 
 
 def _incident(anomalies: list[Anomaly], causes: list[RootCause], score: float) -> Incident:

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import re
 
-# OpenStack service projects (their top-level Python package).
-PROJECTS = frozenset({
-    "nova", "neutron", "cinder", "glance", "heat", "keystone", "placement",
-    "swift", "ironic", "octavia", "manila", "barbican", "designate", "aodh",
-    "ceilometer", "gnocchi", "magnum", "trove", "horizon", "zun", "masakari",
-})
+from engine.parsing import PROJECTS  # OpenStack service projects (their top-level Python package)
+
 _SITE = re.compile(r"(?:site|dist)-packages/(.+)$")
 _STACK = re.compile(r"/opt/stack/[^/]+/(.+)$")
 

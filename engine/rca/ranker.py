@@ -78,14 +78,18 @@ class Anomaly:
     ids: frozenset
 
 
-def find_anomalies(events: Sequence[LogEvent], profile: NormalProfile) -> list[Anomaly]:
-    """Errors, plus warnings that normal runs (almost) never show, in time order."""
+def find_anomalies(events: Sequence[LogEvent], profile: NormalProfile,
+                   sigs: Sequence[str] | None = None) -> list[Anomaly]:
+    """Errors, plus warnings that normal runs (almost) never show, in time order.
+
+    ``sigs``: ``signature(e)`` of every event, in order, when the caller has them already.
+    """
     out: list[Anomaly] = []
     max_rarity = -math.log(0.5 / (profile.n_runs + 1.0)) if profile.n_runs else 1.0
-    for e in events:
-        if e.parse_error is not None or e.level not in ("ERROR", "CRITICAL", "WARNING"):
+    for i, e in enumerate(events):
+        if e.parse_error is not None or (e.level not in ERROR_LEVELS and e.level != "WARNING"):
             continue
-        sig = signature(e)
+        sig = sigs[i] if sigs is not None else signature(e)
         share = profile.share(sig)
         if e.level == "WARNING" and share > NOVEL_SHARE:
             continue
@@ -189,8 +193,13 @@ class CauseMemory:
 
 
 def build_candidates(anomalies: list[Anomaly], memory: CauseMemory | None,
-                     exclude: int | None = None) -> list[Candidate]:
-    """Candidates and their features (CANDIDATE_FEATURES order)."""
+                     exclude: int | None = None,
+                     associations: tuple[dict, dict] | None = None) -> list[Candidate]:
+    """Candidates and their features (CANDIDATE_FEATURES order).
+
+    ``associations``: ``memory.associations`` of these anomalies' signatures
+    (with ``exclude``), when the caller has them already.
+    """
     if not anomalies:
         return []
     n = len(anomalies)
@@ -208,17 +217,13 @@ def build_candidates(anomalies: list[Anomaly], memory: CauseMemory | None,
             as_logger.add(lg)
             if lg not in a.path:
                 occurrences[lg].append((a, None))
-    sigs = {a.sig for a in anomalies}
-    by_mod = memory.associations(sigs, exclude)[0] if memory else {}
+    if associations is None:
+        associations = memory.associations({a.sig for a in anomalies}, exclude) if memory else ({}, {})
+    by_mod = associations[0]
     for mod, p in sorted(by_mod.items(), key=lambda kv: -kv[1])[:5]:
         occurrences.setdefault(mod, [])
 
-    first_by_sub: dict[str, int] = {}
-    for a in anomalies:
-        if a.subsystem and a.subsystem not in first_by_sub:
-            first_by_sub[a.subsystem] = a.order
-    sub_rank = {s: i for i, s in enumerate(sorted(first_by_sub, key=first_by_sub.get))}
-    n_subs = max(len(sub_rank) - 1, 1)
+    sub_rank, n_subs = _subsystem_order(anomalies)
 
     out = []
     for mod, occ in occurrences.items():
@@ -255,6 +260,16 @@ def build_candidates(anomalies: list[Anomaly], memory: CauseMemory | None,
         ]
         out.append(Candidate(mod, feats, recs))
     return out
+
+
+def _subsystem_order(anomalies: list[Anomaly]) -> tuple[dict[str, int], int]:
+    """(subsystem -> 0-based rank in the order its services first deviated, the last rank or 1)."""
+    first: dict[str, int] = {}
+    for a in anomalies:
+        if a.subsystem and a.subsystem not in first:
+            first[a.subsystem] = a.order
+    order = {s: i for i, s in enumerate(sorted(first, key=first.get))}
+    return order, max(len(order) - 1, 1)
 
 
 def _is_helper(module: str) -> bool:
@@ -304,12 +319,7 @@ def subsystem_features(anomalies: list[Anomaly], extra: Iterable[str] = ()) -> d
     subs = {a.subsystem for a in anomalies if a.subsystem}
     subs |= {subsystem_of(m) for a in anomalies for m in a.path}
     subs |= set(extra)
-    first: dict[str, int] = {}
-    for a in anomalies:
-        if a.subsystem and a.subsystem not in first:
-            first[a.subsystem] = a.order
-    order = {s: i for i, s in enumerate(sorted(first, key=first.get))}
-    n_order = max(len(order) - 1, 1)
+    order, n_order = _subsystem_order(anomalies)
     out = {}
     for sub in sorted(s for s in subs if s):
         own = [a for a in anomalies if a.subsystem == sub]
@@ -371,9 +381,16 @@ class Ranker:
                   self.subsystems.weights(SUBSYSTEM_FEATURES))
         return self
 
-    def subsystem_scores(self, anomalies: list[Anomaly]) -> dict[str, float]:
-        """P(subsystem is the origin): this run's evidence, mixed with similar past incidents."""
-        _, votes = self.memory.associations({a.sig for a in anomalies})
+    def subsystem_scores(self, anomalies: list[Anomaly],
+                         associations: tuple[dict, dict] | None = None) -> dict[str, float]:
+        """P(subsystem is the origin): this run's evidence, mixed with similar past incidents.
+
+        ``associations``: ``self.memory.associations`` of these anomalies'
+        signatures, when the caller has them already.
+        """
+        if associations is None:
+            associations = self.memory.associations({a.sig for a in anomalies})
+        votes = associations[1]
         scores = {s: self.subsystems.probability(f)
                   for s, f in subsystem_features(anomalies, votes).items()}
         if votes:
@@ -388,8 +405,9 @@ class Ranker:
         subsystem, even when that subsystem is known only from similar past
         incidents and its modules have little direct evidence.
         """
-        cands = build_candidates(anomalies, self.memory)
-        p_sub = self.subsystem_scores(anomalies)
+        assoc = self.memory.associations({a.sig for a in anomalies})
+        cands = build_candidates(anomalies, self.memory, associations=assoc)
+        p_sub = self.subsystem_scores(anomalies, assoc)
         p_mod = {c.module: self.modules.probability(c.features) for c in cands}
         best: dict[str, float] = defaultdict(float)
         for c in cands:

@@ -26,7 +26,6 @@ class RootCause:
     instance_ids: list[str] = field(default_factory=list)
     recommendation: str = ""
     package: str | None = None
-    reasons: list[str] = field(default_factory=list)  # why it ranks here, in words
 
     def to_dict(self) -> dict[str, Any]:
         """The ``root_cause`` object of rca_result.schema.json (first_seen as ISO 8601)."""
