@@ -25,7 +25,7 @@ def make_dataset(out: Path, tests: int = 20, hosts: int = 3, minutes: float = 15
     names = sorted(FAULTS)
     rows = []
     for n in range(1, tests + 1):
-        fault = names[(n - 1) % len(names)] if n <= len(names) else rng.choice(names)
+        fault = names[n - 1] if n <= len(names) else rng.choice(names)
         spec = FAULTS[fault]
         subsystem = spec.subsystem.capitalize()
         test_dir = out / subsystem / f"Test_{n}" / "logs"

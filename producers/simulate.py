@@ -28,10 +28,13 @@ import logging
 import math
 import random
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TextIO
 
+from engine.parsing import RecordGrouper
 from producers.simulator import background, build, faults as fault_lib, network, outages, servers, storage
 from producers.simulator.cloud import SERVICES, SUBSYSTEM, Cloud
 from producers.simulator.core import Agenda, Emitter, Timeline
@@ -56,10 +59,10 @@ OPERATIONS = {
     "network_list": 2, "image_create": 2, "image_list": 3,
 }
 _FLOWS = {
-    "server_create": lambda w, t: build.server_create(w, t), "server_delete": servers.server_delete,
+    "server_create": build.server_create, "server_delete": servers.server_delete,
     "server_migrate": servers.server_migrate, "server_reboot": servers.server_reboot,
-    "server_list": servers.server_list, "volume_create": lambda w, t: storage.volume_create(w, t),
-    "volume_attach": lambda w, t: storage.volume_attach(w, t), "volume_detach": storage.volume_detach,
+    "server_list": servers.server_list, "volume_create": storage.volume_create,
+    "volume_attach": storage.volume_attach, "volume_detach": storage.volume_detach,
     "volume_delete": storage.volume_delete, "volume_list": storage.volume_list,
     "network_create": network.network_create, "network_delete": network.network_delete,
     "port_create": network.port_create, "port_delete": network.port_delete,
@@ -71,6 +74,23 @@ _FLOWS = {
 def log_path(out_dir: Path, service: str) -> Path:
     """Where a service's log goes: ``<out>/<subsystem>/<service>.log`` (dev-set layout)."""
     return Path(out_dir) / SUBSYSTEM[service] / f"{service}.log"
+
+
+def _log_name(service: str) -> str:
+    """A service's log path relative to the output folder, ``<subsystem>/<service>.log``."""
+    return log_path(Path(), service).as_posix()
+
+
+@contextmanager
+def _log_files(out_dir: Path) -> Iterator[dict[str, TextIO]]:
+    """Every service's log file under ``out_dir``, created empty; closed on exit, even on error."""
+    with ExitStack() as stack:
+        handles = {}
+        for _sub, svc in SERVICES:
+            path = log_path(out_dir, svc)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handles[svc] = stack.enter_context(path.open("w", encoding="utf-8", newline="\n"))
+        yield handles
 
 
 def parse_faults(text: str) -> int | list[str]:
@@ -110,8 +130,8 @@ class SimulationResult:
             "seed": self.seed, "hosts": self.hosts, "minutes": self.minutes, "rate_ops_per_minute": self.rate,
             "start": iso_ms(self.start), "end": iso_ms(self.end),
             "operations": self.operations,
-            "services": {svc: {"subsystem": SUBSYSTEM[svc], "lines": n,
-                               "path": f"{SUBSYSTEM[svc]}/{svc}.log"} for svc, n in self.line_counts.items()},
+            "services": {svc: {"subsystem": SUBSYSTEM[svc], "lines": n, "path": _log_name(svc)}
+                         for svc, n in self.line_counts.items()},
             "faults": [f.to_dict() for f in self.faults],
         }
 
@@ -289,16 +309,9 @@ def simulate(out_dir: Path | None, hosts: int = 4, minutes: float = 30, seed: in
         return sim.result()
     out_dir = Path(out_dir)
     files = {svc: log_path(out_dir, svc) for _sub, svc in SERVICES}
-    handles = {}
-    try:
-        for svc, path in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handles[svc] = path.open("w", encoding="utf-8", newline="\n")
+    with _log_files(out_dir) as handles:
         for svc, line in sim.lines():
             handles[svc].write(line + "\n")
-    finally:
-        for h in handles.values():
-            h.close()
     result = sim.result(out_dir, files)
     result.ground_truth = write_ground_truth(out_dir, result)
     log.info("wrote %d lines to %s", result.total_lines, out_dir)
@@ -313,16 +326,8 @@ def simulated_events(sim: Simulation, out_dir: Path | None = None) -> Iterator:
     lines are written to the usual files as well (the ground truth is the
     caller's: ``write_ground_truth`` once the iterator is exhausted).
     """
-    from engine.parsing import RecordGrouper
-
-    groupers = {svc: RecordGrouper(source=f"{sub}/{svc}.log") for sub, svc in SERVICES}
-    handles = {}
-    try:
-        if out_dir is not None:
-            for _sub, svc in SERVICES:
-                path = log_path(out_dir, svc)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                handles[svc] = path.open("w", encoding="utf-8", newline="\n")
+    groupers = {svc: RecordGrouper(source=_log_name(svc)) for _sub, svc in SERVICES}
+    with _log_files(out_dir) if out_dir is not None else nullcontext({}) as handles:
         for svc, host, lines in sim.records():
             if handles:
                 handles[svc].write("\n".join(lines) + "\n")
@@ -334,9 +339,6 @@ def simulated_events(sim: Simulation, out_dir: Path | None = None) -> Iterator:
             for ev in events:
                 ev.host = host
                 yield ev
-    finally:
-        for h in handles.values():
-            h.close()
 
 
 TSV_COLUMNS = ("id", "name", "category", "subsystem", "service", "module", "scope", "host", "time", "end_time",

@@ -9,12 +9,13 @@ these; they are never labelled.
 """
 from __future__ import annotations
 
+from producers.simulator import network
 from producers.simulator.build import RERAISE
 from producers.simulator.cloud import CONTROLLER, HOST_DISK_GB, HOST_RAM_MB, Host, Instance, Network
 from producers.simulator.core import NO_CTX, Agenda, Clock, Ctx, Frame, traceback_lines
+from producers.simulator.network import OVS_AGENT
 from producers.simulator.world import World
 
-OVS_AGENT = "neutron.plugins.ml2.drivers.openvswitch.agent.ovs_neutron_agent"
 RPC_SERVICES = ("nova-conductor", "nova-scheduler", "nova-compute", "neutron-server", "neutron-openvswitch-agent",
                 "neutron-dhcp-agent", "cinder-scheduler", "cinder-volume")
 
@@ -80,8 +81,7 @@ def update_available_resource(w: World, t: int, host: Host) -> None:
            fn="_report_hypervisor_resource_view:858")
     by = "nova.compute.resource_tracker.ResourceTracker._update_available_resource"
     acquired = c.tick()
-    em.log(c, p, "DEBUG", "oslo_concurrency.lockutils", f'Lock "compute_resources" acquired by "{by}" :: waited '
-           "0.000s", ctx, fn="inner:327")
+    em.lock_acquired(c, p, ctx, "compute_resources", by)
     c.wait(w.rng.uniform(0.2, 0.9))
     em.log(c, p, "DEBUG", "nova.compute.resource_tracker", f"Total usable vcpus: 8, total allocated vcpus: {cpus}",
            ctx, fn="_report_final_resource_view:874")
@@ -91,13 +91,10 @@ def update_available_resource(w: World, t: int, host: Host) -> None:
     c.wait(w.rng.uniform(0.1, 0.5))
     em.log(c, p, "DEBUG", "nova.compute.resource_tracker",
            f"Compute_service record updated for {host.name}:{host.name}", ctx, fn="_update_available_resource:796")
-    em.log(c, p, "DEBUG", "oslo_concurrency.lockutils", f'Lock "compute_resources" released by "{by}" :: held '
-           f"{(c.t - acquired) / 1000:.3f}s", ctx, fn="inner:339")
+    em.lock_released(c, p, ctx, "compute_resources", by, (c.t - acquired) / 1000)
 
 
 def heal_info_cache(w: World, t: int, host: Host) -> None:
-    from producers.simulator import network
-
     em, c, ctx, p = w.em, w.clock(t), host.periodic, host.compute
     em.log(c, p, "DEBUG", "nova.compute.manager", "Starting heal instance info cache", ctx,
            fn="_heal_instance_info_cache:6994")

@@ -10,7 +10,8 @@ hypervisor) and ``vif`` (the OVS agent never reports the port up).
 from __future__ import annotations
 
 from producers.simulator import network
-from producers.simulator.cloud import CLIENT_IP, FLAVOR_IDS, FLAVORS, HOST_DISK_GB, HOST_RAM_MB, Host, Instance
+from producers.simulator.cloud import (CLIENT_IP, CONTROLLER_IP, FLAVOR_IDS, FLAVORS, HOST_DISK_GB, HOST_RAM_MB, Host,
+                                       Instance)
 from producers.simulator.core import NO_CTX, Clock, Ctx, Frame
 from producers.simulator.network import Hook, no_hook
 from producers.simulator.world import World
@@ -20,6 +21,7 @@ FILTERS = ("RetryFilter", "AvailabilityZoneFilter", "ComputeFilter", "ComputeCap
 CELL0 = "00000000-0000-0000-0000-000000000000"
 GET_CELL = "nova.context.set_target_cell.<locals>.get_or_set_cached_cell_and_set_connections"
 BUILD_LOCK = "nova.compute.manager.ComputeManager.build_and_run_instance.<locals>._locked_do_build_and_run_instance"
+FETCH_LOCK = "nova.virt.libvirt.imagebackend.Image.cache.<locals>.fetch_func_sync"  # held while an image downloads
 INSTANCES_DIR = "/opt/stack/data/nova/instances"
 
 # the frames every "Instance failed to spawn" traceback starts with
@@ -34,14 +36,15 @@ RERAISE = (
 )
 
 
-def fits(w: World, host: Host, flavor: str) -> bool:
-    ram, disk, cpus = w.cloud.used(host)
+def fits(w: World, host: Host, flavor: str, used: tuple[int, int, int] | None = None) -> bool:
+    """Whether the flavor fits on the host (``used``: its usage, when the caller has it at hand)."""
+    ram, disk, _cpus = used if used is not None else w.cloud.used(host)
     r, d, _v = FLAVORS[flavor]
     return ram + r <= HOST_RAM_MB * 1.5 and disk + d <= HOST_DISK_GB
 
 
-def host_state(w: World, host: Host) -> str:
-    ram, disk, _ = w.cloud.used(host)
+def host_state(w: World, host: Host, used: tuple[int, int, int]) -> str:
+    ram, disk, _ = used
     n = sum(1 for i in w.cloud.instances.values() if i.host is host)
     return (f"({host.name}, {host.name}) ram: {HOST_RAM_MB - ram}MB disk: {(HOST_DISK_GB - disk) * 1024}MB "
             f"io_ops: 0 instances: {n}")
@@ -92,20 +95,21 @@ def select_host(w: World, c: Clock, b: dict, hook: Hook = no_hook, exclude: Host
                     held=w.rng.uniform(0.001, 0.006))
     if hook("schedule", w, c, b):
         return None
+    use = cl.usage()
     hosts = [h for h in cl.hosts if h is not exclude]
     em.log(c, sched, "DEBUG", "nova.filters", f"Starting with {len(hosts)} host(s)", ctx, fn="get_filtered_objects:70")
     for f in FILTERS:
         em.log(c, sched, "DEBUG", "nova.filters", f"Filter {f} returned {len(hosts)} host(s)", ctx,
                fn="get_filtered_objects:104")
-    weighed = sorted([h for h in hosts if fits(w, h, inst.flavor)] or hosts or cl.hosts,
-                     key=lambda h: (cl.used(h)[0], h.name))
-    shown = ", ".join(f"WeighedHost [host: {host_state(w, h)}, weight: {1.0 - k / max(1, len(weighed)):.1f}]"
-                      for k, h in enumerate(weighed[:4]))
+    weighed = sorted([h for h in hosts if fits(w, h, inst.flavor, use[h.name])] or hosts or cl.hosts,
+                     key=lambda h: (use[h.name][0], h.name))
+    shown = ", ".join(f"WeighedHost [host: {host_state(w, h, use[h.name])}, "
+                      f"weight: {1.0 - k / max(1, len(weighed)):.1f}]" for k, h in enumerate(weighed[:4]))
     em.log(c, sched, "DEBUG", "nova.scheduler.filter_scheduler", f"Weighed [{shown}]", ctx,
            fn="_get_sorted_hosts:454")
     host = weighed[0]
     em.log(c, sched, "DEBUG", "nova.scheduler.filter_scheduler",
-           f"Selected host: WeighedHost [host: {host_state(w, host)}, weight: 1.0]", ctx, inst.id,
+           f"Selected host: WeighedHost [host: {host_state(w, host, use[host.name])}, weight: 1.0]", ctx, inst.id,
            fn="_consume_selected_host:346")
     em.lock(c, sched, ctx, f"({host.name}, {host.name})",
             "nova.scheduler.host_manager.HostState.consume_from_request")
@@ -118,10 +122,9 @@ def claim(w: World, c: Clock, host: Host, ctx: Ctx, inst: Instance, kind: str = 
     r, d, v = FLAVORS[inst.flavor]
     if w.cloud.instances.get(inst.id) is inst and inst.host is host:  # usage before this claim
         ram_used, disk_used, cpu_used = ram_used - r, disk_used - d, cpu_used - v
+    by = f"nova.compute.resource_tracker.ResourceTracker.{kind}"
     acquired = c.tick()
-    em.log(c, compute, "DEBUG", "oslo_concurrency.lockutils",
-           f'Lock "compute_resources" acquired by "nova.compute.resource_tracker.ResourceTracker.{kind}" :: '
-           "waited 0.000s", ctx, fn="inner:327")
+    em.lock_acquired(c, compute, ctx, "compute_resources", by)
     for msg in (f"Attempting claim on node {host.name}: memory {r} MB, disk {d} GB, vcpus {v} CPU",
                 f"Total memory: {HOST_RAM_MB} MB, used: {ram_used:.2f} MB",
                 f"memory limit: {HOST_RAM_MB * 1.5:.2f} MB, free: {HOST_RAM_MB * 1.5 - ram_used:.2f} MB",
@@ -132,20 +135,16 @@ def claim(w: World, c: Clock, host: Host, ctx: Ctx, inst: Instance, kind: str = 
                 f"Claim successful on node {host.name}"):
         em.log(c, compute, "INFO", "nova.compute.claims", msg, ctx, inst.id)
     c.tick(0.005, 0.05)
-    em.log(c, compute, "DEBUG", "oslo_concurrency.lockutils",
-           f'Lock "compute_resources" released by "nova.compute.resource_tracker.ResourceTracker.{kind}" :: '
-           f"held {(c.t - acquired) / 1000:.3f}s", ctx, fn="inner:339")
+    em.lock_released(c, compute, ctx, "compute_resources", by, (c.t - acquired) / 1000)
 
 
 def fetch_image(w: World, c: Clock, b: dict, hook: Hook, slow: float, force: bool) -> bool:
     """Image cache of the host; a miss downloads from glance and converts to raw."""
     em, inst, host, ctx = w.em, b["inst"], b["host"], b["ctx"]
     compute, image = host.compute, inst.image
-    cache = image.checksum[:40] if len(image.checksum) >= 40 else (image.checksum + image.id.replace("-", ""))[:40]
-    fetch = "nova.virt.libvirt.imagebackend.Image.cache.<locals>.fetch_func_sync"
+    cache = (image.checksum + image.id.replace("-", ""))[:40]  # a 40-hex name in _base, stable per image
     acquired = c.tick()
-    em.log(c, compute, "DEBUG", "oslo_concurrency.lockutils",
-           f'Lock "{cache}" acquired by "{fetch}" :: waited 0.000s', ctx, fn="inner:327")
+    em.lock_acquired(c, compute, ctx, cache, FETCH_LOCK)
     if force or image.id not in host.cached_images:
         glance = w.cloud.proc("glance-api")
         gctx = w.user_ctx(inst.tenant)
@@ -162,8 +161,7 @@ def fetch_image(w: World, c: Clock, b: dict, hook: Hook, slow: float, force: boo
                                 f"{INSTANCES_DIR}/_base/{cache}.converted", seconds)
         host.cached_images.add(image.id)
     c.tick()
-    em.log(c, compute, "DEBUG", "oslo_concurrency.lockutils",
-           f'Lock "{cache}" released by "{fetch}" :: held {(c.t - acquired) / 1000:.3f}s', ctx, fn="inner:339")
+    em.lock_released(c, compute, ctx, cache, FETCH_LOCK, (c.t - acquired) / 1000)
     em.cmd(c, compute, ctx, f"qemu-img create -f qcow2 -o backing_file={INSTANCES_DIR}/_base/{cache} "
                             f"{INSTANCES_DIR}/{inst.id}/disk {FLAVORS[inst.flavor][1]}G", w.rng.uniform(0.02, 0.08))
     em.log(c, compute, "DEBUG", "nova.virt.disk.api",
@@ -182,27 +180,25 @@ def guest_xml(inst: Instance) -> list[str]:
 
 
 def server_create(w: World, t0: int, hook: Hook = no_hook, slow: float = 0.0, flavor: str | None = None,
-                  host: Host | None = None, force_download: bool = False) -> dict | None:
+                  force_download: bool = False) -> dict | None:
     """Boot one server; returns the build's context (ids, times) for labels."""
     cl, em, rng = w.cloud, w.em, w.rng
     c = w.clock(t0)
-    candidates = [h for h in cl.hosts if fits(w, h, flavor or "m1.medium")]
-    if flavor is None and not candidates:
+    first = next((h for h in cl.hosts if fits(w, h, flavor or "m1.medium")), None)
+    if flavor is None and first is None:
         return None  # the cloud is full: the workload deletes first
     # nova-api picks the instance id; the scheduler picks the host later
-    inst = cl.new_instance(t0, host or (candidates[0] if candidates else cl.hosts[0]), flavor=flavor)
+    inst = cl.new_instance(t0, first if first is not None else cl.hosts[0], flavor=flavor)
     ctx = w.user_ctx(inst.tenant)
-    b = dict(inst=inst, ctx=ctx, t0=t0, host=None)
-    o = w.outage(c.t, "nova-api")
-    if o:
+    b = dict(inst=inst, ctx=ctx, host=None)
+    if w.api_outage(c, "nova-api", ctx, "POST", "/v2.1/servers", inst.id):
         cl.ports.pop(inst.port.id, None)
-        o.api_failure(w, c, cl.proc("nova-api"), ctx, "POST", "/v2.1/servers", inst.id)
         return b
     body = (f'{{"server": {{"name": "{inst.name}", "imageRef": "{inst.image.id}", "flavorRef": '
             f'"{FLAVOR_IDS[inst.flavor]}", "networks": [{{"uuid": "{inst.port.network.id}"}}]}}}}')
     glance_start = c.fork()
     gctx = w.user_ctx(inst.tenant)
-    em.glance_wsgi(glance_start, cl.proc("glance-api"), gctx, "10.0.0.10", "GET", f"/v2/images/{inst.image.id}",
+    em.glance_wsgi(glance_start, cl.proc("glance-api"), gctx, CONTROLLER_IP, "GET", f"/v2/images/{inst.image.id}",
                    200, glance_start.t - rng.randint(5, 30))
     api_call(w, c, ctx, "POST", "/v2.1/servers", 202, "ServersController.create", inst.id, body, extra=(
         ("DEBUG", "nova.compute.api", "Going to run 1 instances...", "_provision_instances:870"),
@@ -217,7 +213,7 @@ def server_create(w: World, t0: int, hook: Hook = no_hook, slow: float = 0.0, fl
     c.tick(0.02, 0.15)
     em.lock(c, conductor, ctx, CELL0, GET_CELL, held=rng.uniform(0.0, 0.002))
     sched_start = c.t
-    chosen = select_host(w, c, b, hook, exclude=None) if host is None else _forced(w, c, b, host)
+    chosen = select_host(w, c, b, hook)
     if chosen is None:
         cl.ports.pop(inst.port.id, None)
         return b
@@ -237,19 +233,7 @@ def server_create(w: World, t0: int, hook: Hook = no_hook, slow: float = 0.0, fl
     else:
         cl.instances.pop(inst.id, None)
         cl.ports.pop(inst.port.id, None)
-    b["end"] = c.t
     return b
-
-
-def _forced(w: World, c: Clock, b: dict, host: Host) -> Host:
-    """Placement on a given host (faults that need one): scheduler logs as usual."""
-    b["scheduler"] = sched = w.cloud.proc("nova-scheduler")
-    w.em.log(c, sched, "DEBUG", "nova.scheduler.manager", f"Starting to schedule for instances: ['{b['inst'].id}']",
-             b["ctx"], fn="select_destinations:117")
-    w.em.log(c, sched, "DEBUG", "nova.scheduler.filter_scheduler",
-             f"Selected host: WeighedHost [host: {host_state(w, host)}, weight: 1.0]", b["ctx"], b["inst"].id,
-             fn="_consume_selected_host:346")
-    return host
 
 
 def _build_on_host(w: World, c: Clock, b: dict, hook: Hook, slow: float, force_download: bool) -> bool:
@@ -257,8 +241,7 @@ def _build_on_host(w: World, c: Clock, b: dict, hook: Hook, slow: float, force_d
     compute = host.compute
     c.tick(0.05, 0.3)
     b["lock_at"] = c.tick()
-    em.log(c, compute, "DEBUG", "oslo_concurrency.lockutils",
-           f'Lock "{inst.id}" acquired by "{BUILD_LOCK}" :: waited 0.000s', ctx, fn="inner:327")
+    em.lock_acquired(c, compute, ctx, inst.id, BUILD_LOCK)
     em.log(c, compute, "DEBUG", "nova.compute.manager", "Starting instance...", ctx, inst.id,
            fn="_do_build_and_run_instance:1934")
     claim(w, c, host, ctx, inst)
@@ -269,7 +252,6 @@ def _build_on_host(w: World, c: Clock, b: dict, hook: Hook, slow: float, force_d
     em.log(c, compute, "DEBUG", "nova.compute.manager", "Start building block device mappings for instance.", ctx,
            inst.id, fn="_build_resources:2272")
     spawn_start = c.tick(0.05, 0.4)
-    b["spawn_start"] = spawn_start
     em.log(c, compute, "INFO", "nova.virt.libvirt.driver", "Creating image", ctx, inst.id, tick=False)
     if not net_ok:
         c.join(net)
@@ -313,20 +295,17 @@ def _build_on_host(w: World, c: Clock, b: dict, hook: Hook, slow: float, force_d
 
 def release_build_lock(w: World, c: Clock, b: dict) -> None:
     c.tick()
-    w.em.log(c, b["host"].compute, "DEBUG", "oslo_concurrency.lockutils",
-             f'Lock "{b["inst"].id}" released by "{BUILD_LOCK}" :: held {(c.t - b["lock_at"]) / 1000:.3f}s',
-             b["ctx"], fn="inner:339")
+    w.em.lock_released(c, b["host"].compute, b["ctx"], b["inst"].id, BUILD_LOCK, (c.t - b["lock_at"]) / 1000)
 
 
-def failed_build_cleanup(w: World, c: Clock, b: dict, unplug: bool = True) -> None:
+def failed_build_cleanup(w: World, c: Clock, b: dict) -> None:
     """What nova-compute does after a failed spawn: destroy, unplug, free the port."""
     em, inst, host, ctx = w.em, b["inst"], b["host"], b["ctx"]
     compute = host.compute
     c.tick(0.01, 0.1)
     em.log(c, compute, "INFO", "nova.compute.manager", "Terminating instance", ctx, inst.id)
     em.log(c, compute, "INFO", "nova.virt.libvirt.driver", "Instance destroyed successfully.", ctx, inst.id)
-    if unplug:
-        em.log(c, compute, "INFO", "os_vif", f"Successfully unplugged vif {network.vif_repr(inst.port, False)}", ctx)
+    em.log(c, compute, "INFO", "os_vif", f"Successfully unplugged vif {network.vif_repr(inst.port, False)}", ctx)
     em.log(c, compute, "INFO", "nova.virt.libvirt.driver", f"Deleting instance files {INSTANCES_DIR}/{inst.id}_del",
            ctx, inst.id)
     em.log(c, compute, "INFO", "nova.virt.libvirt.driver", f"Deletion of {INSTANCES_DIR}/{inst.id}_del complete",

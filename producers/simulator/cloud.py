@@ -156,9 +156,6 @@ class Cloud:
         workers = self.procs[service]
         return workers[0] if len(workers) == 1 else self.rng.choice(workers)
 
-    def host_by_name(self, name: str) -> Host:
-        return next(h for h in self.hosts if h.name == name)
-
     # -- state ----------------------------------------------------------------
 
     def tenant(self) -> Tenant:
@@ -184,6 +181,15 @@ class Cloud:
                 r, d, v = FLAVORS[inst.flavor]
                 ram, disk, cpus = ram + r, disk + d, cpus + v
         return ram, disk, cpus
+
+    def usage(self) -> dict[str, tuple[int, int, int]]:
+        """``used`` of every host by name, in one pass over the instances (the scheduler compares them all)."""
+        use = {h.name: (512, 0, 0) for h in self.hosts}  # reserved host memory
+        for inst in self.instances.values():
+            r, d, v = FLAVORS[inst.flavor]
+            ram, disk, cpus = use[inst.host.name]
+            use[inst.host.name] = (ram + r, disk + d, cpus + v)
+        return use
 
     def new_instance(self, t: int, host: Host, tenant: Tenant | None = None, flavor: str | None = None,
                      image: Image | None = None) -> Instance:

@@ -8,12 +8,13 @@ that no other line ever lands inside it.
 """
 from __future__ import annotations
 
+import functools
 import heapq
 import random
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime as DateTime, timedelta  # plain ``datetime`` is a Timeline method
 
 # where code lives on a devstack host (tracebacks and DEBUG suffixes)
 _PROJECT_ROOT = "/opt/stack"
@@ -24,11 +25,13 @@ _LOGGER_ALIASES = {"oslo.messaging": "oslo_messaging"}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+@functools.lru_cache(maxsize=None)
 def module_path(module: str) -> str:
     """Python module -> its source file on a devstack host.
 
     ``nova.compute.manager`` -> ``/opt/stack/nova/nova/compute/manager.py``;
     libraries live in dist-packages; ``libvirt`` is the system binding.
+    Cached: every DEBUG line and traceback frame asks, for a few dozen modules.
     """
     for alias, real in _LOGGER_ALIASES.items():
         if module == alias or module.startswith(alias + "."):
@@ -155,7 +158,7 @@ class Timeline:
     in flight.
     """
 
-    def __init__(self, start: datetime):
+    def __init__(self, start: DateTime):
         self.start = start
         self._heap: list[tuple[int, int, str, str, str]] = []
         self._seq = 0
@@ -171,7 +174,7 @@ class Timeline:
             self._prefix = (self.start + timedelta(seconds=sec)).strftime("%Y-%m-%d %H:%M:%S")
         return f"{self._prefix}.{milli:03d}"
 
-    def datetime(self, ms: int) -> datetime:
+    def datetime(self, ms: int) -> DateTime:
         return self.start + timedelta(milliseconds=ms)
 
     def push(self, ms: int, service: str, host: str, text: str) -> None:
@@ -264,12 +267,20 @@ class Emitter:
     def lock(self, c: Clock, proc: Proc, ctx: Ctx | str, name: str, by: str, held: float | None = None) -> None:
         """oslo_concurrency lock acquired ... released around a short section."""
         waited = self.rng.choice(("0.000", "0.000", "0.000", "0.001"))
-        self.log(c, proc, "DEBUG", "oslo_concurrency.lockutils",
-                 f'Lock "{name}" acquired by "{by}" :: waited {waited}s', ctx, fn="inner:327")
+        self.lock_acquired(c, proc, ctx, name, by, waited)
         held_s = held if held is not None else self.rng.uniform(0.001, 0.05)
         c.wait(held_s)
-        self.log(c, proc, "DEBUG", "oslo_concurrency.lockutils",
-                 f'Lock "{name}" released by "{by}" :: held {held_s:.3f}s', ctx, fn="inner:339")
+        self.lock_released(c, proc, ctx, name, by, held_s)
+
+    def lock_acquired(self, c: Clock, proc: Proc, ctx: Ctx | str, name: str, by: str, waited: str = "0.000") -> int:
+        """oslo_concurrency's "Lock acquired" line alone, for a section that logs inside; returns its time."""
+        return self.log(c, proc, "DEBUG", "oslo_concurrency.lockutils",
+                        f'Lock "{name}" acquired by "{by}" :: waited {waited}s', ctx, fn="inner:327")
+
+    def lock_released(self, c: Clock, proc: Proc, ctx: Ctx | str, name: str, by: str, held: float) -> int:
+        """oslo_concurrency's "Lock released" line, ``held`` seconds after it was acquired; returns its time."""
+        return self.log(c, proc, "DEBUG", "oslo_concurrency.lockutils",
+                        f'Lock "{name}" released by "{by}" :: held {held:.3f}s', ctx, fn="inner:339")
 
     def semaphore(self, c: Clock, proc: Proc, ctx: Ctx | str, name: str, acquire: bool) -> None:
         if acquire:

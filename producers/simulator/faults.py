@@ -10,13 +10,12 @@ cinder faults in ``volume_faults``.
 from __future__ import annotations
 
 from producers.simulator import build, outages, volume_faults
-from producers.simulator.build import BUILD_FRAMES, INSTANCES_DIR, RERAISE, failed_build_cleanup, guest_xml
+from producers.simulator.build import BUILD_FRAMES, FETCH_LOCK, INSTANCES_DIR, RERAISE, failed_build_cleanup, guest_xml
 from producers.simulator.core import Clock, Frame, traceback_lines
 from producers.simulator.labels import FaultSpec, Injection
-from producers.simulator.network import port_details
+from producers.simulator.network import OVS_AGENT, port_details
 from producers.simulator.world import World
 
-OVS_AGENT = "neutron.plugins.ml2.drivers.openvswitch.agent.ovs_neutron_agent"
 TPOOL = (
     Frame("eventlet.tpool", 186, "doit", "result = proxy_call(self._autowrap, f, *args, **kwargs)"),
     Frame("eventlet.tpool", 144, "proxy_call", "rv = execute(f, *args, **kwargs)"),
@@ -191,11 +190,11 @@ def vif_plugging_timeout(w: World, t: int, lab: Injection) -> None:
             Frame("ovsdbapp.backend.ovs_idl.transaction", 92, "__exit__", "self.result = self.commit()"),
             Frame("ovsdbapp.backend.ovs_idl.transaction", 57, "commit", "timeout=self.timeout)"),
         )
+        tb = traceback_lines(frames, exc)
         first = True
         while c.t < deadline:
             c.wait(10.0 + w.rng.uniform(0.0, 0.5))
-            ms = em.log(c, host.ovs, "ERROR", OVS_AGENT, "Error while processing VIF ports", host.ovs_ctx,
-                        tb=traceback_lines(frames, exc))
+            ms = em.log(c, host.ovs, "ERROR", OVS_AGENT, "Error while processing VIF ports", host.ovs_ctx, tb=tb)
             if first:
                 lab.origin(ms, host.name, "ovsdbapp.exceptions.TimeoutException")
                 first = False
@@ -345,9 +344,7 @@ def image_download_failure(w: World, t: int, lab: Injection) -> None:
                "requested operation.")
         exc2 = f"glanceclient.exc.HTTPInternalServerError: {err}"
         cache = b["cache"]
-        em.log(c, host.compute, "DEBUG", "oslo_concurrency.lockutils",
-               f'Lock "{cache}" released by "nova.virt.libvirt.imagebackend.Image.cache.<locals>.fetch_func_sync" :: '
-               f"held {w.rng.uniform(0.8, 2.0):.3f}s", ctx, fn="inner:339")
+        em.lock_released(c, host.compute, ctx, cache, FETCH_LOCK, w.rng.uniform(0.8, 2.0))
         _spawn_failed(w, c, b, lab, (
             Frame("nova.virt.libvirt.driver", 3118, "spawn", "fallback_from_host)"),
             Frame("nova.virt.libvirt.driver", 3425, "_create_image", "injection_info, fallback_from_host)"),

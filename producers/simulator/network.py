@@ -14,6 +14,7 @@ from producers.simulator.world import World
 
 # A hook a fault uses to break a flow at a named stage; True: the fault took over.
 Hook = Callable[[str, World, Clock, dict], bool]
+OVS_AGENT = "neutron.plugins.ml2.drivers.openvswitch.agent.ovs_neutron_agent"
 
 
 def no_hook(_stage: str, _w: World, _c: Clock, _b: dict) -> bool:
@@ -66,13 +67,13 @@ def allocate_port(w: World, c: Clock, b: dict, hook: Hook = no_hook) -> bool:
     ctx = b["ctx"]
     em.log(c, nova, "DEBUG", "nova.network.neutronv2.api", "allocate_for_instance()", ctx, inst.id,
            fn="allocate_for_instance:983")
-    user = Ctx(w.ids.req(), inst.tenant.user, inst.tenant.project)
+    user = w.user_ctx(inst.tenant)
     neutron_call(w, c, user, host.ip, "POST", "/v2.0/ports", 201, (
         ("DEBUG", "neutron.db.ipam_backend_mixin", f"Allocated IP {port.ip} (network {port.network.id}) for port {port.id}",
          "_allocate_ips_for_port:411"),))
     em.log(c, nova, "DEBUG", "nova.network.neutronv2.api", f"Successfully created port: {port.id}", ctx, inst.id,
            fn="_create_port_minimal:476")
-    admin = Ctx(w.ids.req(), w.cloud.admin.user, w.cloud.admin.project)
+    admin = w.user_ctx(w.cloud.admin)
     server = w.cloud.proc("neutron-server")
     start = c.tick(0.01, 0.05)
     em.log(c, server, "DEBUG", "neutron.plugins.ml2.managers",
@@ -115,8 +116,7 @@ def send_event(w: World, c: Clock, inst: Instance, host: Host, port: Port, name:
     event = f"{{'server_uuid': '{inst.id}', 'name': '{name}', 'status': 'completed', 'tag': '{port.id}'"
     em.log(c, server, "DEBUG", "neutron.notifiers.nova", f"Sending events: [{event}}}]", nctx, fn="send_events:242")
     api = w.cloud.proc("nova-api")
-    svc = w.cloud.nova_service
-    ectx = Ctx(w.ids.req(), svc.user, svc.project)
+    ectx = w.user_ctx(w.cloud.nova_service)
     start = c.tick(0.01, 0.05)
     em.log(c, api, "INFO", "nova.api.openstack.compute.server_external_events",
            f"Creating event {name}:{port.id} for instance {inst.id} on {host.name}", ectx)
@@ -147,14 +147,13 @@ def vif_plugged(w: World, c: Clock, b: dict, hook: Hook = no_hook) -> bool:
     if c.t < host.ovs_broken_until:  # the agent is stuck (a fault): this port waits too
         if host.ovs_victim is not None and host.ovs_victim(w, c, b):
             return False  # nova gave up first
-        c.t = host.ovs_broken_until + round(w.rng.uniform(0.5, 2.0) * 1000)
-    em.log(c, ovs, "INFO", "neutron.plugins.ml2.drivers.openvswitch.agent.ovs_neutron_agent",
-           f"Port {port.id} updated. Details: {port_details(port)}", actx)
+        ovs_catch_up(w, c, host)
+    em.log(c, ovs, "INFO", OVS_AGENT, f"Port {port.id} updated. Details: {port_details(port)}", actx)
     if hook("vif", w, c, b):
         return False
     em.log(c, ovs, "INFO", "neutron.agent.securitygroups_rpc", f"Preparing filters for devices {{'{port.id}'}}", actx)
     c.tick(0.05, 0.4)
-    em.log(c, ovs, "INFO", "neutron.plugins.ml2.drivers.openvswitch.agent.ovs_neutron_agent",
+    em.log(c, ovs, "INFO", OVS_AGENT,
            f"Configuration for devices up ['{port.id}'] and devices down [] completed.", actx)
     server = w.cloud.proc("neutron-server")
     sctx = Ctx(w.ids.req())
@@ -166,14 +165,20 @@ def vif_plugged(w: World, c: Clock, b: dict, hook: Hook = no_hook) -> bool:
     return True
 
 
+def ovs_catch_up(w: World, c: Clock, host: Host) -> None:
+    """Move a clock on the host's OVS agent past a fault that stuck its loop: the agent handles
+    what it missed shortly after it recovers (no-op when the agent is fine)."""
+    if c.t < host.ovs_broken_until:
+        c.t = host.ovs_broken_until + round(w.rng.uniform(0.5, 2.0) * 1000)
+
+
 def vif_unplugged(w: World, c: Clock, inst: Instance, host: Host) -> None:
     """The agent sees the tap go away; nova gets an event it no longer expects."""
     em, port = w.em, inst.port
     c.tick(0.5, 2.0)
     em.log(c, host.ovs, "INFO", "neutron.agent.securitygroups_rpc", f"Remove device filter for {{'{port.id}'}}",
            host.ovs_ctx)
-    em.log(c, host.ovs, "INFO", "neutron.plugins.ml2.drivers.openvswitch.agent.ovs_neutron_agent",
-           f"Ports {{'{port.id}'}} removed", host.ovs_ctx)
+    em.log(c, host.ovs, "INFO", OVS_AGENT, f"Ports {{'{port.id}'}} removed", host.ovs_ctx)
     send_event(w, c, inst, host, port, "network-vif-unplugged", compute_level="WARNING")
 
 
@@ -203,8 +208,8 @@ def _user(w: World) -> Ctx:
 def network_create(w: World, t0: int) -> None:
     c = w.clock(t0)
     cl = w.cloud
-    if w.outage(c.t, "neutron-server"):
-        o = w.outage(c.t, "neutron-server")
+    o = w.outage(c.t, "neutron-server")
+    if o:  # not api_outage: the worker is drawn before the user context
         o.api_failure(w, c, cl.proc("neutron-server"), _user(w), "POST", "/v2.0/networks")
         return
     net = cl.new_network(f"net-{len(cl.networks) + 1:03d}")
@@ -235,7 +240,7 @@ def network_delete(w: World, t0: int) -> None:
     w.em.log(c, dhcp, "DEBUG", "neutron.agent.dhcp.agent", f"Calling driver for network: {net.id} action: disable",
              cl.dhcp_ctx, fn="call_driver:163")
     if w.rng.random() < 0.5:
-        from producers.simulator.background import dhcp_network_gone
+        from producers.simulator.background import dhcp_network_gone  # background imports this module
         dhcp_network_gone(w, c, net)
 
 
@@ -243,7 +248,7 @@ def port_create(w: World, t0: int) -> None:
     c = w.clock(t0)
     cl = w.cloud
     o = w.outage(c.t, "neutron-server")
-    if o:
+    if o:  # not api_outage: the worker is drawn before the user context
         o.api_failure(w, c, cl.proc("neutron-server"), _user(w), "POST", "/v2.0/ports")
         return
     net: Network = w.rng.choice(cl.networks)
@@ -269,8 +274,7 @@ def secgroup_rule_create(w: World, t0: int) -> None:
     for host in w.cloud.hosts:
         h = c.fork()
         h.tick(0.05, 0.5)
-        if h.t < host.ovs_broken_until:  # a stuck agent (fault) catches up later
-            h.t = host.ovs_broken_until + round(w.rng.uniform(0.5, 2.0) * 1000)
+        ovs_catch_up(w, h, host)
         w.em.log(h, host.ovs, "INFO", "neutron.agent.securitygroups_rpc", f"Security group rule updated ['{sg}']",
                  host.ovs_ctx)
         h.tick(0.5, 2.0)

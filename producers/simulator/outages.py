@@ -9,7 +9,8 @@ window opens, every service that depends on it starts logging errors
 from __future__ import annotations
 
 from producers.simulator.background import rpc_processes
-from producers.simulator.cloud import CONTROLLER
+from producers.simulator.build import server_create
+from producers.simulator.cloud import CLIENT_IP, CONTROLLER, CONTROLLER_IP
 from producers.simulator.core import NO_CTX, Clock, Ctx, Frame, Proc, chained, traceback_lines
 from producers.simulator.labels import Injection
 from producers.simulator.world import Outage, World
@@ -103,21 +104,21 @@ def _db_api_failure(w: World, c: Clock, proc: Proc, ctx: Ctx, method: str, path:
         ms = em.log(c, proc, "ERROR", "nova.api.openstack.wsgi", "Unexpected exception in API method", ctx, tb=tb)
         em.log(c, proc, "INFO", "nova.api.openstack.wsgi", _API_ERROR, ctx,
                tail=("<class 'oslo_db.exception.DBConnectionError'>",))
-        em.nova_wsgi(c, proc, ctx, "10.0.0.5", method, path, 500, start)
+        em.nova_wsgi(c, proc, ctx, CLIENT_IP, method, path, 500, start)
     elif svc == "cinder-api":
-        url = f"http://10.0.0.10:8776{path}"
+        url = f"http://{CONTROLLER_IP}:8776{path}"
         em.log(c, proc, "INFO", "cinder.api.openstack.wsgi", f"{method} {url}", ctx, tick=False)
         ms = em.log(c, proc, "ERROR", "cinder.api.middleware.fault", "Caught error: <class 'oslo_db.exception."
                     f"DBConnectionError'> (pymysql.err.OperationalError) {PYMYSQL}", ctx, tb=tb)
         em.log(c, proc, "INFO", "cinder.api.openstack.wsgi", f"{url} returned with HTTP 500", ctx)
-        em.eventlet_wsgi(c, proc, ctx, "eventlet.wsgi.server", "10.0.0.5", method, path, 500, start)
+        em.eventlet_wsgi(c, proc, ctx, "eventlet.wsgi.server", CLIENT_IP, method, path, 500, start)
     elif svc == "neutron-server":
         ms = em.log(c, proc, "ERROR", "neutron.pecan_wsgi.hooks.translation", f"{method} failed.", ctx, tb=tb)
-        em.eventlet_wsgi(c, proc, ctx, "neutron.wsgi", "10.0.0.5", method, path, 500, start)
+        em.eventlet_wsgi(c, proc, ctx, "neutron.wsgi", CLIENT_IP, method, path, 500, start)
     else:
         ms = em.log(c, proc, "ERROR", "glance.common.wsgi", f"Caught error: (pymysql.err.OperationalError) {PYMYSQL}",
                     ctx, tb=tb)
-        em.glance_wsgi(c, proc, ctx, "10.0.0.5", method, path, 500, start)
+        em.glance_wsgi(c, proc, ctx, CLIENT_IP, method, path, 500, start)
     return ms
 
 
@@ -131,13 +132,13 @@ def _mq_api_failure(w: World, c: Clock, proc: Proc, ctx: Ctx, method: str, path:
         ms = em.log(c, proc, "ERROR", "nova.api.openstack.wsgi", "Unexpected exception in API method", ctx, tb=tb)
         em.log(c, proc, "INFO", "nova.api.openstack.wsgi", _API_ERROR, ctx,
                tail=("<class 'oslo_messaging.exceptions.MessagingTimeout'>",))
-        em.nova_wsgi(c, proc, ctx, "10.0.0.5", method, path, 500, start)
+        em.nova_wsgi(c, proc, ctx, CLIENT_IP, method, path, 500, start)
     else:
-        url = f"http://10.0.0.10:8776{path}"
+        url = f"http://{CONTROLLER_IP}:8776{path}"
         ms = em.log(c, proc, "ERROR", "cinder.api.middleware.fault", "Caught error: <class 'oslo_messaging."
                     f"exceptions.MessagingTimeout'> {exc.split(': ', 1)[1]}", ctx, tb=tb)
         em.log(c, proc, "INFO", "cinder.api.openstack.wsgi", f"{url} returned with HTTP 500", ctx)
-        em.eventlet_wsgi(c, proc, ctx, "eventlet.wsgi.server", "10.0.0.5", method, path, 500, start)
+        em.eventlet_wsgi(c, proc, ctx, "eventlet.wsgi.server", CLIENT_IP, method, path, 500, start)
     return ms
 
 
@@ -216,12 +217,12 @@ def db_outage(w: World, t: int, lab: Injection) -> None:
     c = w.clock(t)
     c.wait(w.rng.uniform(2.0, 20.0))
     server = cl.procs["neutron-server"][0]
+    tb = db_traceback((Frame("oslo_messaging.rpc.server", 163, "_process_incoming", "res = "
+                             "self.dispatcher.dispatch(message)"),
+                       Frame("neutron.db.agents_db", 440, "report_state", "agent_status, agent_state = "
+                             "self.plugin.create_or_update_agent(context, agent_state, time)")))
     while c.t < o.end:
-        em.log(c, server, "ERROR", "oslo_messaging.rpc.server", "Exception during message handling", NO_CTX,
-               tb=db_traceback((Frame("oslo_messaging.rpc.server", 163, "_process_incoming", "res = "
-                                      "self.dispatcher.dispatch(message)"),
-                                Frame("neutron.db.agents_db", 440, "report_state", "agent_status, agent_state = "
-                                      "self.plugin.create_or_update_agent(context, agent_state, time)"))))
+        em.log(c, server, "ERROR", "oslo_messaging.rpc.server", "Exception during message handling", NO_CTX, tb=tb)
         c.wait(30.0 + w.rng.uniform(-1.0, 1.0))
     # a user request right at the start, so the outage always touches one
     _first_victim(w, t + round(w.rng.uniform(3.0, 8.0) * 1000))
@@ -256,6 +257,4 @@ def rabbit_outage(w: World, t: int, lab: Injection) -> None:
 
 
 def _first_victim(w: World, t: int) -> None:
-    from producers.simulator.build import server_create
-
     server_create(w, t, flavor="m1.tiny")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from producers.simulator import network
+from producers.simulator.background import sync_power_state_race
 from producers.simulator.build import INSTANCES_DIR, api_call, claim, fits, select_host
 from producers.simulator.cloud import FLAVOR_IDS, Host, Instance
 from producers.simulator.core import NO_CTX, Clock
@@ -13,17 +14,9 @@ def _request(w: World, t0: int, inst: Instance, method: str, path: str) -> tuple
     (the outage has logged the failed call)."""
     c = w.clock(t0)
     ctx = w.user_ctx(inst.tenant)
-    if _outage(w, c, ctx, method, path, inst):
+    if w.api_outage(c, "nova-api", ctx, method, path, inst.id):
         return None
     return c, ctx
-
-
-def _outage(w: World, c: Clock, ctx, method: str, path: str, inst: Instance | None) -> bool:
-    o = w.outage(c.t, "nova-api")
-    if o:
-        o.api_failure(w, c, w.cloud.proc("nova-api"), ctx, method, path, inst.id if inst else None)
-        return True
-    return False
 
 
 def server_delete(w: World, t0: int) -> None:
@@ -44,8 +37,7 @@ def server_delete(w: World, t0: int) -> None:
     c.tick(0.05, 0.3)
     by = "nova.compute.manager.ComputeManager.terminate_instance.<locals>.do_terminate_instance"
     locked = c.tick()
-    em.log(c, compute, "DEBUG", "oslo_concurrency.lockutils", f'Lock "{inst.id}" acquired by "{by}" :: waited 0.000s',
-           ctx, fn="inner:327")
+    em.lock_acquired(c, compute, ctx, inst.id, by)
     em.log(c, compute, "INFO", "nova.compute.manager", "Terminating instance", ctx, inst.id)
     em.log(c, compute, "DEBUG", "nova.compute.manager", "Start destroying the instance on the hypervisor.", ctx,
            inst.id, fn="_shutdown_instance:2436")
@@ -73,30 +65,29 @@ def server_delete(w: World, t0: int) -> None:
            f"Took {(c.t - dealloc) / 1000:.2f} seconds to deallocate network for instance.", ctx, inst.id)
     em.lock(c, compute, ctx, "compute_resources", "nova.compute.resource_tracker.ResourceTracker.update_usage")
     c.tick()
-    em.log(c, compute, "DEBUG", "oslo_concurrency.lockutils",
-           f'Lock "{inst.id}" released by "{by}" :: held {(c.t - locked) / 1000:.3f}s', ctx, fn="inner:339")
+    em.lock_released(c, compute, ctx, inst.id, by, (c.t - locked) / 1000)
     # the workload polls until the server is gone
     c.wait(rng.uniform(1.0, 3.0))
     api_call(w, c, ctx, "GET", f"/v2.1/servers/{inst.id}", 404, "ServersController.show", extra=(
         ("INFO", "nova.api.openstack.wsgi", f"HTTP exception thrown: Instance {inst.id} could not be found.", None),))
     if rng.random() < 0.15:
-        from producers.simulator.background import sync_power_state_race
         sync_power_state_race(w, c, inst)
 
 
-def server_migrate(w: World, t0: int, resize: bool | None = None) -> None:
+def server_migrate(w: World, t0: int) -> None:
     """Cold migration, or a resize to another flavor, with its confirmation."""
     cl, em, rng = w.cloud, w.em, w.rng
     ready = cl.ready_instances(t0, no_volumes=True)
     if not ready or len(cl.hosts) < 2:
         return server_list(w, t0)
     inst = rng.choice(ready)
-    resize = rng.random() < 0.5 if resize is None else resize
+    resize = rng.random() < 0.5
     new_flavor = inst.flavor
     if resize:
         new_flavor = rng.choice([f for f in ("m1.tiny", "m1.small", "m1.medium") if f != inst.flavor])
     source = inst.host
-    targets = [h for h in cl.hosts if h is not source and fits(w, h, new_flavor)]
+    use = cl.usage()
+    targets = [h for h in cl.hosts if h is not source and fits(w, h, new_flavor, use[h.name])]
     if not targets:
         return server_list(w, t0)
     path = f"/v2.1/servers/{inst.id}/action"
@@ -160,9 +151,8 @@ def _finish_on(w: World, c: Clock, inst: Instance, dest: Host, ctx) -> None:
     em.log(c, dest.compute, "INFO", "os_vif", f"Successfully plugged vif {network.vif_repr(inst.port, False)}", ctx)
     agent = c.fork()
     agent.tick(0.4, 1.5)
-    if agent.t < dest.ovs_broken_until:  # a stuck agent (fault) catches up later
-        agent.t = dest.ovs_broken_until + round(w.rng.uniform(0.5, 2.0) * 1000)
-    em.log(agent, dest.ovs, "INFO", "neutron.plugins.ml2.drivers.openvswitch.agent.ovs_neutron_agent",
+    network.ovs_catch_up(w, agent, dest)
+    em.log(agent, dest.ovs, "INFO", network.OVS_AGENT,
            f"Port {inst.port.id} updated. Details: {network.port_details(inst.port)}", dest.ovs_ctx)
     c.tick(0.5, 1.5)
     em.log(c, dest.compute, "INFO", "nova.compute.manager", "VM Started (Lifecycle Event)", NO_CTX, inst.id)
@@ -202,7 +192,7 @@ def server_list(w: World, t0: int) -> None:
     tenant = cl.tenant()
     ctx = w.user_ctx(tenant)
     path = "/v2.1/servers/detail"
-    if _outage(w, c, ctx, "GET", path, None):
+    if w.api_outage(c, "nova-api", ctx, "GET", path):
         return
     n = sum(1 for i in cl.instances.values() if i.tenant is tenant)
     extra = [("DEBUG", "nova.compute.api", "Searching by: {'deleted': False, 'project_id': "

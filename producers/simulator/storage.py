@@ -38,22 +38,14 @@ def _user(w: World, vol: Volume) -> Ctx:
     return w.user_ctx(vol.tenant)
 
 
-def _cinder_outage(w: World, c: Clock, ctx: Ctx, method: str, path: str) -> bool:
-    o = w.outage(c.t, "cinder-api")
-    if o:
-        o.api_failure(w, c, w.cloud.proc("cinder-api"), ctx, method, path)
-        return True
-    return False
-
-
 def volume_create(w: World, t0: int, hook: Hook = no_hook) -> dict | None:
     cl, em, rng = w.cloud, w.em, w.rng
     c = w.clock(t0)
     vol = Volume(w.ids.uuid(), rng.choice((1, 1, 2, 5)), cl.tenant(), status="creating")
     ctx = _user(w, vol)
     path = f"/v3/{vol.tenant.project}/volumes"
-    b = dict(vol=vol, ctx=ctx, t0=t0)
-    if _cinder_outage(w, c, ctx, "POST", path):
+    b = dict(vol=vol, ctx=ctx)
+    if w.api_outage(c, "cinder-api", ctx, "POST", path):
         return b
     logs = [("INFO", "cinder.api.v3.volumes", f"Create volume of {vol.size} GB", None),
             ("INFO", "cinder.volume.api", "Availability Zones retrieved successfully.", None)]
@@ -89,9 +81,9 @@ def volume_create(w: World, t0: int, hook: Hook = no_hook) -> dict | None:
     return b
 
 
-def volume_show(w: World, c: Clock, vol: Volume, status: int = 200) -> None:
-    logs = (("INFO", "cinder.volume.api", "Volume info retrieved successfully.", None),) if status == 200 else ()
-    cinder_api(w, c, _user(w, vol), CLIENT_IP, "GET", f"/v3/{vol.tenant.project}/volumes/{vol.id}", status, logs)
+def volume_show(w: World, c: Clock, vol: Volume) -> None:
+    cinder_api(w, c, _user(w, vol), CLIENT_IP, "GET", f"/v3/{vol.tenant.project}/volumes/{vol.id}", 200,
+               (("INFO", "cinder.volume.api", "Volume info retrieved successfully.", None),))
 
 
 def _volume_action(w: World, c: Clock, ctx: Ctx, client: str, vol: Volume, action: str, msg: str | None) -> int:
@@ -113,10 +105,8 @@ def volume_attach(w: World, t0: int, hook: Hook = no_hook, inst: Instance | None
     c = w.clock(t0)
     ctx = w.user_ctx(inst.tenant)
     path = f"/v2.1/servers/{inst.id}/os-volume_attachments"
-    b = dict(inst=inst, vol=vol, ctx=ctx, t0=t0, host=inst.host)
-    o = w.outage(c.t, "nova-api")
-    if o:
-        o.api_failure(w, c, cl.proc("nova-api"), ctx, "POST", path, inst.id)
+    b = dict(inst=inst, vol=vol, ctx=ctx, host=inst.host)
+    if w.api_outage(c, "nova-api", ctx, "POST", path, inst.id):
         return b
     inst.busy_until = vol.busy_until = t0 + 10 ** 9
     device = f"/dev/vd{'bcdefg'[len(inst.volumes)]}"
@@ -131,12 +121,12 @@ def volume_attach(w: World, t0: int, hook: Hook = no_hook, inst: Instance | None
     api_call(w, c, ctx, "POST", path, 200, "VolumeAttachmentController.create", inst.id,
              f'{{"volumeAttachment": {{"volumeId": "{vol.id}"}}}}')
     c.join(reserve)
-    _volume_action(w, c, Ctx(w.ids.req(), inst.tenant.user, inst.tenant.project), CONTROLLER_IP, vol, "os-reserve",
+    _volume_action(w, c, w.user_ctx(inst.tenant), CONTROLLER_IP, vol, "os-reserve",
                    "Reserve volume completed successfully.")
     c.tick(0.1, 0.4)
     em.log(c, compute, "INFO", "nova.compute.manager", f"Attaching volume {vol.id} to {device}", ctx, inst.id)
     # initialize_connection: cinder exports the volume over iSCSI
-    cctx = Ctx(w.ids.req(), inst.tenant.user, inst.tenant.project)
+    cctx = w.user_ctx(inst.tenant)
     b.update(cinder_ctx=cctx, device=device)
     api = cl.proc("cinder-api")
     vp = cl.proc("cinder-volume")
@@ -167,7 +157,7 @@ def volume_attach(w: World, t0: int, hook: Hook = no_hook, inst: Instance | None
                f'  <source dev="/dev/disk/by-path/ip-{CONTROLLER_IP}:3260-iscsi-iqn.2010-10.org.openstack:volume-'
                f'{vol.id}-lun-0"/>', f'  <target bus="virtio" dev="{device[5:]}"/>',
                f"  <serial>{vol.id}</serial>", "</disk>"))
-    _volume_action(w, c, Ctx(w.ids.req(), inst.tenant.user, inst.tenant.project), host.ip, vol, "os-attach", None)
+    _volume_action(w, c, w.user_ctx(inst.tenant), host.ip, vol, "os-attach", None)
     c.tick(0.05, 0.2)
     em.log(c, vp, "INFO", "cinder.volume.manager",
            f"Attaching volume {vol.id} to instance {inst.id} at mountpoint {device} on host None.", ctx)
@@ -188,9 +178,7 @@ def volume_detach(w: World, t0: int) -> None:
     c = w.clock(t0)
     ctx = w.user_ctx(inst.tenant)
     path = f"/v2.1/servers/{inst.id}/os-volume_attachments/{vol.id}"
-    o = w.outage(c.t, "nova-api")
-    if o:
-        o.api_failure(w, c, cl.proc("nova-api"), ctx, "DELETE", path, inst.id)
+    if w.api_outage(c, "nova-api", ctx, "DELETE", path, inst.id):
         return
     inst.busy_until = vol.busy_until = t0 + 10 ** 9
     api_call(w, c, ctx, "DELETE", path, 202, "VolumeAttachmentController.delete", inst.id)
@@ -200,14 +188,14 @@ def volume_detach(w: World, t0: int) -> None:
     em.log(c, compute, "INFO", "nova.virt.block_device",
            f"Attempting to driver detach volume {vol.id} from mountpoint /dev/vdb", ctx, inst.id)
     c.wait(rng.uniform(0.5, 2.0))
-    cctx = Ctx(w.ids.req(), inst.tenant.user, inst.tenant.project)
+    cctx = w.user_ctx(inst.tenant)
     vp = cl.proc("cinder-volume")
     cinder_api(w, c, cctx, inst.host.ip, "POST", f"/v3/{inst.tenant.project}/volumes/{vol.id}/action", 202)
     em.log(c, vp, "INFO", "cinder.volume.manager", "Terminate volume connection completed successfully.", cctx)
     em.log(c, vp, "INFO", "cinder.volume.targets.lio", f"Removing iscsi_target: {vol.id}", cctx)
     em.cmd(c, vp, cctx, f"{ROOTWRAP} cinder-rtstool delete iqn.2010-10.org.openstack:volume-{vol.id}",
            rng.uniform(0.3, 1.0))
-    dctx = Ctx(w.ids.req(), inst.tenant.user, inst.tenant.project)
+    dctx = w.user_ctx(inst.tenant)
     cinder_api(w, c, dctx, inst.host.ip, "POST", f"/v3/{inst.tenant.project}/volumes/{vol.id}/action", 202)
     em.log(c, vp, "INFO", "cinder.volume.manager", f"Detaching volume {vol.id} from instance {inst.id}.", dctx)
     em.log(c, vp, "INFO", "cinder.volume.manager", "Detach volume completed successfully.", dctx)
@@ -226,7 +214,7 @@ def volume_delete(w: World, t0: int) -> None:
     c = w.clock(t0)
     ctx = _user(w, vol)
     path = f"/v3/{vol.tenant.project}/volumes/{vol.id}"
-    if _cinder_outage(w, c, ctx, "DELETE", path):
+    if w.api_outage(c, "cinder-api", ctx, "DELETE", path):
         return
     del cl.volumes[vol.id]
     cinder_api(w, c, ctx, CLIENT_IP, "DELETE", path, 202,
@@ -248,7 +236,7 @@ def volume_list(w: World, t0: int) -> None:
     tenant = w.cloud.tenant()
     ctx = w.user_ctx(tenant)
     path = f"/v3/{tenant.project}/volumes/detail"
-    if _cinder_outage(w, c, ctx, "GET", path):
+    if w.api_outage(c, "cinder-api", ctx, "GET", path):
         return
     cinder_api(w, c, ctx, CLIENT_IP, "GET", path, 200,
                (("INFO", "cinder.volume.api", "Get all volumes completed successfully.", None),))
@@ -263,9 +251,7 @@ def image_create(w: World, t0: int) -> None:
     glance = cl.proc("glance-api")
     tenant = cl.tenant()
     ctx = w.user_ctx(tenant)
-    o = w.outage(c.t, "glance-api")
-    if o:
-        o.api_failure(w, c, glance, ctx, "POST", "/v2/images")
+    if w.api_outage(c, "glance-api", ctx, "POST", "/v2/images", proc=glance):
         return
     image = Image(w.ids.uuid(), f"image-{len(cl.images) + 1:03d}", "qcow2", rng.randint(12, 400) * 1048576,
                   w.ids.hex32())
@@ -290,9 +276,7 @@ def image_list(w: World, t0: int) -> None:
     c = w.clock(t0)
     glance = w.cloud.proc("glance-api")
     ctx = w.user_ctx(w.cloud.tenant())
-    o = w.outage(c.t, "glance-api")
-    if o:
-        o.api_failure(w, c, glance, ctx, "GET", "/v2/images")
+    if w.api_outage(c, "glance-api", ctx, "GET", "/v2/images", proc=glance):
         return
     start = c.t
     w.em.glance_wsgi(c, glance, ctx, CLIENT_IP, "GET", "/v2/images", 200, start)

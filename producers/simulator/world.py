@@ -2,8 +2,8 @@
 
 An *outage* (database, message queue) is planned before any log is
 generated, so each operation can ask whether it runs inside one and fail the
-way it would; the fault module supplies the failure (``Outage.api_failure``)
-so the flows never import the fault catalogue.
+way it would (``World.api_outage``); the fault module supplies the failure
+(``Outage.api_failure``) so the flows never import the fault catalogue.
 """
 from __future__ import annotations
 
@@ -65,6 +65,16 @@ class World:
             if o.covers(t) and service in o.services:
                 return o
         return None
+
+    def api_outage(self, c: Clock, service: str, ctx: Ctx, method: str, path: str, inst: str | None = None,
+                   proc: Proc | None = None) -> bool:
+        """True when a request to ``service`` at the clock's time falls in an outage; the outage
+        has then logged the failed call (on ``proc``, else a worker picked now)."""
+        o = self.outage(c.t, service)
+        if o is None:
+            return False
+        o.api_failure(self, c, proc if proc is not None else self.cloud.proc(service), ctx, method, path, inst)
+        return True
 
     def first_request(self, c: Clock, proc: Proc) -> None:
         """keystonemiddleware's deprecation warning on a worker's first request."""
