@@ -88,7 +88,6 @@ class WorkerSettings(BaseSettings):
     max_message_bytes: int = Field(1_000_000, gt=0)
     model_poll_seconds: float = Field(5.0, gt=0)  # how often the worker checks for a new production model
     session_timeout_seconds: float = Field(30.0, ge=6.0)  # how soon a crashed worker's partitions move
-    web_port: int = 6066
 
 
 class S3Settings(BaseSettings):
@@ -161,22 +160,38 @@ class ControlSettings(BaseSettings):
         return [p.strip() for p in self.allowed_sources.split(",") if p.strip()]
 
 
+# Every part of Settings: attribute name -> class, in the order `rca config show` lists them.
+PARTS: dict[str, type[BaseSettings]] = {
+    "kafka": KafkaSettings,
+    "topics": TopicSettings,
+    "worker": WorkerSettings,
+    "s3": S3Settings,
+    "mlflow": MLflowSettings,
+    "stack": StackSettings,
+    "control": ControlSettings,
+}
+
+
 class Settings:
     """All boundaries together; each part is read from the environment once."""
 
+    kafka: KafkaSettings
+    topics: TopicSettings
+    worker: WorkerSettings
+    s3: S3Settings
+    mlflow: MLflowSettings
+    stack: StackSettings
+    control: ControlSettings
+
     def __init__(self) -> None:
-        self.control = ControlSettings()
-        self.kafka = KafkaSettings()
-        self.topics = TopicSettings()
-        self.worker = WorkerSettings()
-        self.s3 = S3Settings()
-        self.mlflow = MLflowSettings()
-        self.stack = StackSettings()
+        # control is read (and validated) first, then the others in PARTS order
+        for name in sorted(PARTS, key=lambda n: n != "control"):
+            setattr(self, name, PARTS[name]())
 
     def masked(self) -> dict[str, dict[str, object]]:
         """Everything, with secrets shown as '**********' (for `rca config show`)."""
         out: dict[str, dict[str, object]] = {}
-        for name in ("kafka", "topics", "worker", "s3", "mlflow", "stack", "control"):
+        for name in PARTS:
             part = getattr(self, name)
             out[name] = {
                 k: ("**********" if isinstance(v, SecretStr) else (str(v) if isinstance(v, Path) else v))
@@ -194,8 +209,7 @@ def get_settings() -> Settings:
 def env_names(*classes: type[BaseSettings]) -> set[str]:
     """Every environment variable name the given settings classes read (default: all of these)."""
     names: set[str] = set()
-    for cls in classes or (KafkaSettings, TopicSettings, WorkerSettings, S3Settings, MLflowSettings,
-                           StackSettings, ControlSettings):
+    for cls in classes or tuple(PARTS.values()):
         prefix = cls.model_config.get("env_prefix", "")
         for fname, finfo in cls.model_fields.items():
             alias = finfo.validation_alias

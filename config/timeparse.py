@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from typing import Any
+
+from schemas.log_event import parse_timestamp
 
 _REL = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -16,9 +19,13 @@ def parse_time(text: str, now: float | None = None) -> float:
     if m:
         return now - float(m.group(1)) * _UNIT[m.group(2)]
     try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return parse_timestamp(text.strip())
     except ValueError:
         raise ValueError(f"cannot read time {text!r}: use e.g. 24h, 15m, 2d or 2026-11-26T15:00:00Z") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
+
+
+def time_range(params: Mapping[str, Any], now: float) -> tuple[float, float]:
+    """(since, until) of a command's params: ``since`` is required, ``until`` defaults to ``now``."""
+    since = parse_time(params["since"], now)
+    until = parse_time(params["until"], now) if params.get("until") else now
+    return since, until

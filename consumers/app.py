@@ -20,11 +20,10 @@ import faust
 import schemas
 from config.settings import KafkaSettings, Settings
 from consumers import models
-from consumers.control import DUPLICATE, CommandValidator
+from consumers.control import DUPLICATE, CommandValidator, control_event
 from consumers.jobs import JobRunner
 from consumers.trainer import FAILED_AND_REPORTED
 from consumers.pipeline import Pipeline
-from schemas.log_event import format_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -110,25 +109,8 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
     serving = models.initial(model_ref) if serve_models else models.Serving()
     models.apply(pipeline, serving)
 
-    reported: dict[str, str | None] = {"error": None}
-
-    @app.timer(interval=settings.worker.model_poll_seconds)
-    async def follow_production():
-        """Hot reload: verify and load a new production bundle off the event loop, then swap it in."""
-        if not serve_models:
-            return
-        changed, error = await asyncio.get_running_loop().run_in_executor(None, models.refresh, serving, model_ref)
-        if changed:
-            models.apply(pipeline, serving)
-            if tracker is not None:
-                tracker.set_model_version(serving.version)
-        elif error and error != reported.get("error") and models.is_bundle_problem(error):
-            log.warning("keeping model %s: %s", serving.version, error.splitlines()[0][:300])
-            await emit(f"model-{settings.worker.app_id}", "model_load_failed", reason=error[:1000],
-                       model_version=serving.version)
-        reported["error"] = error
-        if changed:
-            await emit(f"model-{settings.worker.app_id}", "model_loaded", model_version=serving.version)
+    if serve_models:
+        _follow_production(app, settings, pipeline, serving, model_ref, tracker, emit)
 
     @app.timer(interval=10.0)
     async def report():
@@ -142,6 +124,38 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
     return app
 
 
+def _follow_production(app: faust.App, settings: Settings, pipeline: Pipeline, serving: models.Serving,
+                       model_ref: str | None, tracker, emit) -> None:
+    """Hot reload: a timer verifies and loads a new production bundle off the event loop, then swaps it in."""
+    backend = None           # tracking.backend.Backend: built on the first poll, then reused
+    reported_error: str | None = None
+
+    def refresh() -> tuple[bool, str | None]:
+        nonlocal backend
+        if backend is None:
+            from tracking.backend import Backend
+
+            backend = Backend.from_env()
+        return models.refresh(serving, model_ref, backend)
+
+    @app.timer(interval=settings.worker.model_poll_seconds)
+    async def follow_production():
+        nonlocal reported_error
+        changed, error = await asyncio.get_running_loop().run_in_executor(None, refresh)
+        if changed:
+            models.apply(pipeline, serving)
+            if tracker is not None:
+                tracker.set_model_version(serving.version)
+            reported_error = error
+            await emit(f"model-{settings.worker.app_id}", "model_loaded", model_version=serving.version)
+            return
+        if error and error != reported_error and models.is_bundle_problem(error):
+            log.warning("keeping model %s: %s", serving.version, error.splitlines()[0][:300])
+            await emit(f"model-{settings.worker.app_id}", "model_load_failed", reason=error[:1000],
+                       model_version=serving.version)
+        reported_error = error
+
+
 def _add_control_plane(app: faust.App, settings: Settings):
     """The control agent: validate commands, publish accepted/rejected, run retraining jobs.
 
@@ -152,9 +166,7 @@ def _add_control_plane(app: faust.App, settings: Settings):
     events_topic = app.topic(settings.topics.control_events, key_type=bytes, value_type=bytes)
 
     async def emit(command_id: str, event: str, **fields) -> None:
-        msg = {"schema_version": 1, "command_id": command_id, "event": event,
-               "at": format_timestamp(time.time()), "worker": settings.worker.app_id, **fields}
-        schemas.validate("control_event", msg)
+        msg = control_event(command_id, event, settings.worker.app_id, **fields)
         await (await events_topic.send(key=command_id.encode(), value=schemas.encode(msg)))
 
     @app.agent(control_topic, concurrency=1)

@@ -15,10 +15,20 @@ from pathlib import Path
 
 import schemas
 from config.settings import ControlSettings
-from config.timeparse import parse_time
+from config.timeparse import time_range
 from schemas import control as signing
+from schemas.log_event import format_timestamp
 
 DUPLICATE = "duplicate"
+REMEMBER_COMMANDS = 10_000   # command ids kept for duplicate detection
+
+
+def control_event(command_id: str, event: str, worker: str, **fields) -> dict:
+    """A control event message (validated against control_event.schema.json)."""
+    msg = {"schema_version": 1, "command_id": command_id, "event": event,
+           "at": format_timestamp(time.time()), "worker": worker, **fields}
+    schemas.validate("control_event", msg)
+    return msg
 
 
 @dataclass(frozen=True)
@@ -32,11 +42,10 @@ class Verdict:
 
 
 class CommandValidator:
-    def __init__(self, cfg: ControlSettings, remember: int = 10_000) -> None:
+    def __init__(self, cfg: ControlSettings) -> None:
         self.cfg = cfg
         self.secret = cfg.secret_bytes()
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._remember = remember
 
     def check(self, value: bytes | None, now: float | None = None) -> Verdict:
         try:
@@ -56,7 +65,7 @@ class CommandValidator:
         reason = self._check_params(command, time.time() if now is None else now)
         if reason is None:
             self._seen[cid] = None
-            if len(self._seen) > self._remember:
+            if len(self._seen) > REMEMBER_COMMANDS:
                 self._seen.popitem(last=False)
         return Verdict(command, reason)
 
@@ -76,8 +85,7 @@ class CommandValidator:
             if "since" not in params:
                 return "params.since is required for a topic source"
             try:
-                since = parse_time(params["since"], now)
-                until = parse_time(params["until"], now) if params.get("until") else now
+                since, until = time_range(params, now)
             except ValueError as exc:
                 return str(exc)
             if until <= since:

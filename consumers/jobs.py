@@ -43,7 +43,7 @@ class JobRunner:
 
     def poll(self) -> tuple[Job, int] | None:
         """(finished job, exit code) when the running one ended; starts the next queued job."""
-        if self.running is None or self.running.proc is None:
+        if self.running is None:
             return None
         code = self.running.proc.poll()
         if code is None:

@@ -22,20 +22,16 @@ log = logging.getLogger(__name__)
 @dataclass
 class Serving:
     loaded: object | None = None   # tracking.api.LoadedModel
-    last_error: str | None = None
     scorer: BundleScorer | None = None
 
     @property
     def version(self) -> str | None:
-        if self.loaded is None:
-            return None
-        v = getattr(self.loaded, "version", None)
-        return str(v) if v is not None else getattr(self.loaded, "source", None)
+        return None if self.loaded is None else self.loaded.label
 
 
 def checked_scorer(loaded) -> BundleScorer:
     """A scorer for `loaded` that has scored a probe window (raises if the bundle cannot serve)."""
-    scorer = BundleScorer(loaded.bundle, str(loaded.version) if loaded.version is not None else loaded.source)
+    scorer = BundleScorer(loaded.bundle, loaded.label)
     scorer.self_check()
     return scorer
 
@@ -58,18 +54,20 @@ def initial(ref: str | None) -> Serving:
 
     try:
         loaded = load_model(ref)
-        return Serving(loaded, None, checked_scorer(loaded))
+        return Serving(loaded, checked_scorer(loaded))
     except Exception as exc:  # noqa: BLE001 - serve the baseline rather than nothing
         log.warning("no model to serve (%s); using the baseline analyzer until one is promoted",
                     str(exc).splitlines()[0][:300])
-        return Serving(None, str(exc))
+        return Serving()
 
 
-def refresh(serving: Serving, ref: str | None) -> tuple[bool, str | None]:
-    """(changed, error). Runs in a worker thread: network and unpickling stay off the event loop."""
+def refresh(serving: Serving, ref: str | None, backend=None) -> tuple[bool, str | None]:
+    """(changed, error). Runs in a worker thread: network and unpickling stay off the event loop.
+
+    ``backend`` (a tracking.backend.Backend) defaults to one read from the environment."""
     from tracking.api import reload_model
 
-    new, error = reload_model(serving.loaded, ref)
+    new, error = reload_model(serving.loaded, ref, backend=backend)
     changed = new is not None and (serving.loaded is None or new.sha256 != serving.loaded.sha256)
     if changed:
         try:
@@ -77,10 +75,8 @@ def refresh(serving: Serving, ref: str | None) -> tuple[bool, str | None]:
         except Exception as exc:  # noqa: BLE001 - keep serving what we have
             error = f"model {new.describe()} failed its self-check: {exc}"
             log.error("%s; keeping %s", error, serving.version)
-            serving.last_error = error
             return False, error
         serving.loaded, serving.scorer = new, scorer
-    serving.last_error = error
     return changed, error
 
 

@@ -16,7 +16,7 @@ from config.settings import WorkerSettings
 from consumers.ingest import Rejected, dead_letter, decode_value
 from consumers.windowing import Window, WindowStore
 from engine.baseline import MinedEvent, analyze_window
-from engine.sessions import session_key
+from engine.sessions import event_session_key
 from engine.templates import TemplateMiner
 from schemas.log_event import format_timestamp
 
@@ -50,14 +50,12 @@ class Counters:
 class Pipeline:
     """Per-worker state: the template miner, the open windows, the analyzer."""
 
-    def __init__(self, cfg: WorkerSettings, analyzer: WindowAnalyzer = analyze_window,
-                 miner: TemplateMiner | None = None, model_version: str | None = None,
-                 analyzer_name: str = "baseline") -> None:
+    def __init__(self, cfg: WorkerSettings) -> None:
         self.cfg = cfg
-        self.analyzer = analyzer
-        self.analyzer_name = analyzer_name
-        self.model_version = model_version
-        self.miner = miner or TemplateMiner()
+        self.analyzer: WindowAnalyzer = analyze_window
+        self.analyzer_name = "baseline"
+        self.model_version: str | None = None
+        self.miner = TemplateMiner()
         self.windows = WindowStore(cfg.window_seconds, cfg.allowed_lateness_seconds, cfg.idle_timeout_seconds,
                                    cfg.max_open_windows, cfg.max_events_per_window)
         self.counters = Counters()
@@ -79,9 +77,9 @@ class Pipeline:
             seen = self.windows.max_event_time
             event.timestamp = seen if seen != float("-inf") else (timestamp_ms or time.time() * 1000) / 1000.0
         mined = self.miner.add(event.message)
-        item = MinedEvent(event, str(mined.template_id), mined.template, list(mined.params))
-        key_ = session_key(event.instance_id, event.request_id, event.service, event.host)
-        closed = self.windows.add(key_, event.timestamp, item, token, time.monotonic() if now is None else now)
+        item = MinedEvent.from_match(event, mined)
+        now = time.monotonic() if now is None else now
+        closed = self.windows.add(event_session_key(event), event.timestamp, item, token, now)
         return None, closed
 
     def swap_miner(self, miner: TemplateMiner) -> None:

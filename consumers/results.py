@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Iterator
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 import schemas
 from config.settings import KafkaSettings
+from producers.kafka import make_consumer
 
 log = logging.getLogger(__name__)
 
@@ -17,13 +17,7 @@ log = logging.getLogger(__name__)
 def read_results(cfg: KafkaSettings, topic: str, follow: bool = False, since_ms: int | None = None,
                  idle_timeout: float = 3.0) -> Iterator[dict]:
     """Yield decoded results from the start (or from `since_ms`); stop when idle unless following."""
-    consumer = Consumer({
-        **cfg.confluent_config(),
-        "group.id": f"rca-results-reader-{uuid.uuid4().hex[:8]}",
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        "logger": log,
-    })
+    consumer = make_consumer(cfg, "rca-results-reader", logger=log)
     try:
         md = consumer.list_topics(topic, timeout=10)
         if topic not in md.topics or md.topics[topic].error is not None:

@@ -15,16 +15,17 @@ import sys
 import tempfile
 import time
 import traceback
-import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 import schemas
 from config.settings import Settings, get_settings
-from config.timeparse import parse_time
+from config.timeparse import parse_time, time_range
+from consumers.control import control_event
 from consumers.ingest import decode_value
-from schemas.log_event import LogEvent, format_timestamp
+from producers.kafka import make_consumer, make_producer
+from schemas.log_event import LogEvent
 
 log = logging.getLogger("rca.trainer")
 
@@ -35,24 +36,19 @@ class Events:
     """Publishes this command's control events (synchronously: a step is out before the next starts)."""
 
     def __init__(self, settings: Settings, command_id: str) -> None:
-        from confluent_kafka import Producer
-
         self.topic = settings.topics.control_events
         self.command_id = command_id
-        self.producer = Producer({**settings.kafka.confluent_config(), "enable.idempotence": True, "logger": log})
+        self.producer = make_producer(settings.kafka, logger=log)
 
     def send(self, event: str, **fields) -> None:
-        msg = {"schema_version": 1, "command_id": self.command_id, "event": event,
-               "at": format_timestamp(time.time()), "worker": "trainer", **fields}
-        schemas.validate("control_event", msg)
+        msg = control_event(self.command_id, event, "trainer", **fields)
         self.producer.produce(self.topic, key=self.command_id.encode(), value=schemas.encode(msg))
         self.producer.flush(30)
 
 
 def read_topic(settings: Settings, topic: str, since: float, until: float) -> list[LogEvent]:
     """Events of `topic` with broker timestamps in [since, until), found by offsets_for_times."""
-    c = Consumer({**settings.kafka.confluent_config(), "group.id": f"rca-trainer-{uuid.uuid4().hex[:8]}",
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest", "logger": log})
+    c = make_consumer(settings.kafka, "rca-trainer", logger=log)
     try:
         md = c.list_topics(topic, timeout=10).topics.get(topic)
         if md is None or md.error is not None:
@@ -96,8 +92,7 @@ def read_source(settings: Settings, params: dict, now: float) -> list[LogEvent]:
 
     source = params["source"]
     if source.startswith("topic:"):
-        since = parse_time(params["since"], now)
-        until = parse_time(params["until"], now) if params.get("until") else now
+        since, until = time_range(params, now)
         return read_topic(settings, source.split(":", 1)[1], since, until)
     if source.startswith("s3://"):
         return _read_s3(settings, source)
@@ -106,23 +101,17 @@ def read_source(settings: Settings, params: dict, now: float) -> list[LogEvent]:
 
 
 def _read_s3(settings: Settings, url: str) -> list[LogEvent]:
-    import boto3
-
     from engine.training import load_inputs
+    from tracking.storage import open_store
 
     bucket, _, prefix = url[5:].partition("/")
-    s3 = boto3.client("s3", endpoint_url=settings.s3.endpoint_url, region_name=settings.s3.region)
+    store = open_store(f"s3://{bucket}", settings.s3)
     with tempfile.TemporaryDirectory() as tmp:
-        n = 0
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                if obj["Key"].endswith("/"):
-                    continue
-                target = Path(tmp) / obj["Key"].replace("/", "_")
-                s3.download_file(bucket, obj["Key"], str(target))
-                n += 1
-        if n == 0:
+        keys = store.list(prefix)            # folder markers (keys ending in '/') are left out
+        if not keys:
             raise RuntimeError(f"no objects under {url}")
+        for key in keys:
+            (Path(tmp) / key.replace("/", "_")).write_bytes(store.get(key))
         data = load_inputs([tmp])
     return [e for run in data.runs for e in run]
 

@@ -25,6 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+REMEMBER_CLOSED = 200_000   # (key, start) pairs of closed windows kept, so a late event never reuses an id
+
+
 def window_id(key: str, start: float) -> str:
     """Deterministic id of the window of `key` that starts at `start` (epoch s)."""
     digest = hashlib.sha256(f"{key}|{int(round(start * 1000))}".encode()).hexdigest()
@@ -41,17 +44,17 @@ class Window:
     event_count: int = 0
     late_count: int = 0
     closed_by: str = ""
+    id: str = field(init=False, repr=False, compare=False)   # window_id(key, start), computed once
 
-    @property
-    def id(self) -> str:
-        return window_id(self.key, self.start)
+    def __post_init__(self) -> None:
+        self.id = window_id(self.key, self.start)
 
 
 class WindowStore:
     """Open windows of every key, closed by watermark, idleness or capacity."""
 
     def __init__(self, size: float, lateness: float, idle_timeout: float, max_open: int,
-                 max_items: int, remember_closed: int = 200_000) -> None:
+                 max_items: int) -> None:
         self.size = size
         self.lateness = lateness
         self.idle_timeout = idle_timeout
@@ -61,7 +64,6 @@ class WindowStore:
         self._by_key: dict[str, set[float]] = {}
         self._ends: list[tuple[float, str, float]] = []  # heap of (end, key, start)
         self._closed: OrderedDict[tuple[str, float], None] = OrderedDict()
-        self._remember_closed = remember_closed
         self.max_event_time = -math.inf
         self.last_add_wall: float | None = None
         self.late_total = 0
@@ -152,6 +154,6 @@ class WindowStore:
             del self._by_key[key]
         window.closed_by = reason
         self._closed[(key, start)] = None
-        if len(self._closed) > self._remember_closed:
+        if len(self._closed) > REMEMBER_CLOSED:
             self._closed.popitem(last=False)
         return window

@@ -6,11 +6,11 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 import schemas
 from config.settings import Settings
-from producers.kafka import make_producer
+from producers.kafka import make_consumer, make_producer
 from schemas import control as signing
 from schemas.log_event import format_timestamp
 
@@ -45,8 +45,8 @@ def send_command(settings: Settings, command: dict) -> dict:
 def follow_events(settings: Settings, command_id: str, since_ms: int, timeout: float) -> Iterator[dict]:
     """Events of one command, from `since_ms` on, until a terminal one or `timeout`."""
     topic = settings.topics.control_events
-    c = Consumer({**settings.kafka.confluent_config(), "group.id": f"rca-retrain-{uuid.uuid4().hex[:8]}",
-                  "enable.auto.commit": False, "logger": log})
+    # "latest" is librdkafka's default: the assignment from offsets_for_times decides where reading starts
+    c = make_consumer(settings.kafka, "rca-retrain", logger=log, **{"auto.offset.reset": "latest"})
     try:
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
         c.assign(c.offsets_for_times([TopicPartition(topic, p, since_ms) for p in parts], timeout=10))

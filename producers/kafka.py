@@ -1,9 +1,10 @@
-"""confluent-kafka producer settings shared by every publishing command."""
+"""confluent-kafka clients with the settings shared by every command."""
 from __future__ import annotations
 
 import logging
+import uuid
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 
 from config.settings import KafkaSettings
 
@@ -24,3 +25,17 @@ def make_producer(cfg: KafkaSettings, **overrides: object) -> Producer:
         **overrides,
     }
     return Producer(conf)
+
+
+def make_consumer(cfg: KafkaSettings, group_prefix: str, **overrides: object) -> Consumer:
+    """A throwaway reader: its own random group ``{group_prefix}-xxxxxxxx``, no committed offsets,
+    starting at the earliest offset unless an assignment says otherwise."""
+    conf = {
+        **cfg.confluent_config(),
+        "group.id": f"{group_prefix}-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "logger": log,
+        **overrides,
+    }
+    return Consumer(conf)

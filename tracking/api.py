@@ -24,7 +24,7 @@ from config.settings import get_settings
 from engine.bundle import ModelBundle
 from tracking import bundle_io, naming, plots
 from tracking.backend import Backend
-from tracking.registry import CHALLENGER, PRODUCTION, Registry, RegistryUnavailable
+from tracking.registry import CHALLENGER, PRODUCTION, Registry, RegistryUnavailable, VersionInfo
 from tracking.runs import TrackedRun, WorkerRun, warn_once
 from tracking.signing import BundleVerificationError
 from tracking.storage import FileStore, split_url
@@ -67,6 +67,11 @@ class LoadedModel:
     def sha256(self) -> str:
         return str(self.manifest.get("sha256", ""))
 
+    @property
+    def label(self) -> str:
+        """The version number as text, or the source for a bundle loaded from a location."""
+        return str(self.version) if self.version is not None else self.source
+
     def describe(self) -> str:
         where = f"version {self.version}" if self.version is not None else self.source
         return f"{where} (sha256 {self.sha256[:12]}{', cached copy' if self.from_cache else ''})"
@@ -79,10 +84,9 @@ def mlflow_enabled(disable: bool = False, enable: bool = False) -> bool:
     return True if enable else get_settings().mlflow.auto_log
 
 
-def _save_untracked(backend: Backend, bundle: ModelBundle, clock: Callable[[], datetime],
+def _save_untracked(store: FileStore, backend: Backend, bundle: ModelBundle, clock: Callable[[], datetime],
                     **manifest_fields: Any) -> tuple[str, str, dict[str, Any]]:
-    """Write the bundle, signed, to {state_dir}/models/{run name}/model/ when there is no tracked run."""
-    store = FileStore(backend.state_dir / "models")
+    """Write the bundle, signed, to {store}/{run name}/model/ when there is no tracked run."""
     name = naming.claim_run_name(store.claim, backend.experiment_name, clock())
     manifest = bundle_io.write(store, f"{name}/model", bundle, backend.signing_key(), run_name=name,
                                **manifest_fields)
@@ -118,7 +122,7 @@ def track_training(bundle: ModelBundle, *, params: Mapping[str, Any] | None = No
             run.log_metrics({**metrics, **extra}, step=0)
             for name, values in series.items():
                 run.log_series(name, list(values))
-            _put_plots(run, series, scores, threshold)
+            _put_plots(lambda relpath, png: run.put_artifact(relpath, png, "image/png"), series, scores, threshold)
         version, version_aliases = None, ()
         if manifest is not None and run.active and register:
             try:
@@ -134,9 +138,10 @@ def track_training(bundle: ModelBundle, *, params: Mapping[str, Any] | None = No
                                   manifest=manifest, run_id=run.run_id, version=version,
                                   aliases=version_aliases)
         reason = run.skipped_reason or "tracking failed"
-    name, folder, manifest = _save_untracked(backend, bundle, clock, **manifest_fields)
+    store = FileStore(backend.state_dir / "models")
+    name, folder, manifest = _save_untracked(store, backend, bundle, clock, **manifest_fields)
     if series or scores:
-        _put_local_plots(FileStore(backend.state_dir / "models"), name, series, scores, threshold)
+        _put_plots(lambda relpath, png: store.put(f"{name}/{relpath}", png), series, scores, threshold)
     log.info("tracking skipped (%s): model saved to %smodel/", reason, folder)
     return TrainingRecord(run_name=name, folder=folder, model_url=f"{folder}model", manifest=manifest,
                           skipped_reason=reason)
@@ -152,14 +157,10 @@ def _plot_files(series, scores, threshold) -> Iterator[tuple[str, bytes]]:
         log.warning("could not draw training plots", exc_info=True)
 
 
-def _put_plots(run: TrackedRun, series, scores, threshold) -> None:
+def _put_plots(put: Callable[[str, bytes], Any], series, scores, threshold) -> None:
+    """Draw the plots and hand each (relative path, PNG) to ``put``."""
     for relpath, png in _plot_files(series, scores, threshold):
-        run.put_artifact(relpath, png, "image/png")
-
-
-def _put_local_plots(store: FileStore, name: str, series, scores, threshold) -> None:
-    for relpath, png in _plot_files(series, scores, threshold):
-        store.put(f"{name}/{relpath}", png)
+        put(relpath, png)
 
 
 @contextlib.contextmanager
@@ -190,7 +191,12 @@ def load_model(ref: str | int | None = None, *, backend: Backend | None = None,
     last verified cached copy of that alias/version is used (with a warning). Raises
     BundleVerificationError (nothing unpickled) or RuntimeError with a one-line reason.
     """
-    backend = backend or Backend.from_env()
+    return _load(backend or Backend.from_env(), ref, use_cache)
+
+
+def _load(backend: Backend, ref: str | int | None, use_cache: bool, registry: Registry | None = None,
+          info: VersionInfo | None = None) -> LoadedModel:
+    """load_model; ``registry`` and ``info`` (its ``get(ref)``) when the caller has them already."""
     ref = PRODUCTION if ref is None else ref
     key = backend.signing_key()
     if isinstance(ref, str) and _is_location(ref):
@@ -200,9 +206,9 @@ def load_model(ref: str | int | None = None, *, backend: Backend | None = None,
         else:
             bundle, manifest = bundle_io.load_dir(ref, key)
         return LoadedModel(bundle=bundle, source=ref, manifest=manifest)
-    registry = Registry(backend)
+    registry = registry or Registry(backend)
     try:
-        bundle, info, manifest = registry.load(ref)
+        bundle, info, manifest = registry.load(ref, info)
         return LoadedModel(bundle=bundle, source=info.source, manifest=manifest, version=info.version)
     except BundleVerificationError:
         raise
@@ -232,11 +238,13 @@ def reload_model(current: LoadedModel | None, ref: str | int | None = None, *,
     outage, missing alias) keeps ``current`` and returns the reason, logged as an error."""
     backend = backend or Backend.from_env()
     try:
+        registry = info = None
         if current is not None and current.version is not None and not (isinstance(ref, str) and _is_location(ref)):
-            info = Registry(backend).get(ref)
+            registry = Registry(backend)
+            info = registry.get(ref)
             if info.version == current.version and not current.from_cache:
                 return current, None
-        new = load_model(ref, backend=backend, use_cache=current is None)
+        new = _load(backend, ref, use_cache=current is None, registry=registry, info=info)
     except Exception as exc:  # noqa: BLE001 - keep serving what we have
         kept = current.describe() if current else "no model"
         log.error("model reload refused: %s; keeping %s", exc, kept)

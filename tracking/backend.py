@@ -127,8 +127,5 @@ class Backend:
                                "RCA_MLFLOW_EXPERIMENT_NAME to another name")
         return exp.experiment_id
 
-    def describe(self) -> str:
-        return f"tracking {self.tracking_uri}, artifacts {self.artifact_root}"
-
 
 __all__ = ["Backend"]

@@ -38,13 +38,20 @@ def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     return orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
 
+def write_bytes(store: ArtifactStore, folder: str, data: bytes, manifest: dict[str, Any]) -> None:
+    """Write pickle bytes and their manifest as ``{folder}/model.pkl`` then ``{folder}/manifest.json``
+    (``folder`` '' is the store's root)."""
+    prefix = f"{folder.rstrip('/')}/" if folder.rstrip("/") else ""
+    store.put(f"{prefix}{MODEL_FILE}", data, "application/octet-stream")
+    store.put(f"{prefix}{MANIFEST_FILE}", manifest_bytes(manifest), "application/json")
+
+
 def write(store: ArtifactStore, folder: str, bundle: ModelBundle, key: bytes | None,
           **manifest_fields: Any) -> dict[str, Any]:
     """Write ``{folder}/model.pkl`` then ``{folder}/manifest.json``; returns the manifest."""
     data, manifest = dump(bundle, key, **manifest_fields)
     folder = folder.rstrip("/")
-    store.put(f"{folder}/{MODEL_FILE}", data, "application/octet-stream")
-    store.put(f"{folder}/{MANIFEST_FILE}", manifest_bytes(manifest), "application/json")
+    write_bytes(store, folder, data, manifest)
     log.info("model bundle written to %s (%d bytes, sha256 %s..., %s)", store.url_for(folder), len(data),
              manifest["sha256"][:12], "signed" if manifest.get("signature") else "UNSIGNED")
     return manifest
@@ -99,5 +106,5 @@ def load_dir(path: str | Path, key: bytes | None) -> tuple[ModelBundle, dict[str
     return read(FileStore(path.parent), path.name, key)
 
 
-__all__ = ["dump", "load", "write", "read", "read_verified", "read_manifest", "save_dir", "load_dir",
+__all__ = ["dump", "load", "write", "write_bytes", "read", "read_verified", "read_manifest", "save_dir", "load_dir",
            "manifest_bytes", "BundleVerificationError"]

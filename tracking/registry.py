@@ -25,10 +25,11 @@ from typing import Any
 
 import orjson
 
+from engine import bundle as bundle_mod
 from engine.bundle import ModelBundle
 from tracking import bundle_io
 from tracking.backend import Backend
-from tracking.manifest import MANIFEST_FILE, MODEL_FILE
+from tracking.manifest import MODEL_FILE
 from tracking.signing import BundleVerificationError
 from tracking.storage import FileStore, split_url
 
@@ -152,32 +153,38 @@ class Registry:
 
     def resolve(self, ref: str | int | None) -> int:
         """Version number for 3, '3', 'v3', 'latest', an alias or a stage name."""
+        return self._resolve(ref)[0]
+
+    def _resolve(self, ref: str | int | None) -> tuple[int, dict[str, int] | None]:
+        """(version, the model's aliases when they were fetched to resolve ``ref``, else None)."""
         if ref is None:
             ref = PRODUCTION
         if isinstance(ref, int):
-            return ref
+            return ref, None
         text = str(ref).strip()
         m = re.fullmatch(r"(?:v|version\s*)?(\d+)", text, re.IGNORECASE)
         if m:
-            return int(m.group(1))
+            return int(m.group(1)), None
         if text.lower() == "latest":
             versions = [i.version for i in self.list(include_archived=False)]
             if not versions:
                 raise RuntimeError(f"registered model {self.name!r} has no versions")
-            return max(versions)
+            return max(versions), None
         alias = STAGES.get(text.lower(), text.lower())
         if alias == "archived":
             raise ValueError("'archived' is not a single version; use a version number")
-        version = self._aliases().get(alias)
+        aliases = self._aliases()
+        version = aliases.get(alias)
         if version is None:
             raise RuntimeError(f"registered model {self.name!r} has no {alias!r} version "
                                f"(`rca models promote --version N --alias {alias}`)")
-        return version
+        return version, aliases
 
     @_user_errors
     def get(self, ref: str | int | None = PRODUCTION) -> VersionInfo:
-        version = self.resolve(ref)
-        return self._info(self.client.get_model_version(self.name, str(version)), self._aliases())
+        version, aliases = self._resolve(ref)
+        mv = self.client.get_model_version(self.name, str(version))
+        return self._info(mv, aliases if aliases is not None else self._aliases())
 
     # -- writing -----------------------------------------------------------
     @_user_errors
@@ -314,18 +321,19 @@ class Registry:
         out = Path(path).expanduser()
         if (out / MODEL_FILE).exists() and not force:
             raise RuntimeError(f"{out / MODEL_FILE} exists (use --force to overwrite)")
-        store = FileStore(out)
-        store.put(MODEL_FILE, data)
-        store.put(MANIFEST_FILE, bundle_io.manifest_bytes(manifest))
+        bundle_io.write_bytes(FileStore(out), "", data, manifest)
         log.info("exported %s version %d to %s", self.name, info.version, out)
         return out
 
     @_user_errors
-    def load(self, ref: str | int | None = PRODUCTION) -> tuple[ModelBundle, VersionInfo, dict[str, Any]]:
-        """(verified bundle, version, manifest); the verified bytes are cached for outages."""
-        info = self.get(ref)
+    def load(self, ref: str | int | None = PRODUCTION, info: VersionInfo | None = None
+             ) -> tuple[ModelBundle, VersionInfo, dict[str, Any]]:
+        """(verified bundle, version, manifest); the verified bytes are cached for outages.
+
+        ``info``: what ``get(ref)`` returned, when the caller just asked (saves asking again)."""
+        info = info if info is not None else self.get(ref)
         data, manifest = self._read_verified(info)
-        bundle = bundle_io.load(data, manifest, self.backend.signing_key(), info.source)
+        bundle = bundle_mod.from_bytes(data)          # _read_verified verified it
         self._cache_put(info, data, manifest, ref)
         return bundle, info, manifest
 
@@ -337,8 +345,7 @@ class Registry:
         try:
             root = self._cache_root()
             store = FileStore(root)
-            store.put(f"v{info.version}/{MODEL_FILE}", data)
-            store.put(f"v{info.version}/{MANIFEST_FILE}", bundle_io.manifest_bytes(manifest))
+            bundle_io.write_bytes(store, f"v{info.version}", data, manifest)
             pointer = {"version": info.version, "source": info.source}
             named = {str(ref).lower()} if isinstance(ref, str) and not ref.strip().isdigit() else set()
             for alias in {*info.aliases, *named}:

@@ -190,10 +190,7 @@ class TrackedRun:
         if step is None:
             step, self._step = self._step, self._step + 1
         now = int(time.time() * 1000)
-        items = [Metric(mlflow_key(k), v, now, step) for k, v in clean_metrics(metrics).items()]
-        for i in range(0, len(items), 1000):
-            self._guard("logging metrics", lambda chunk=items[i:i + 1000]: self._client.log_batch(
-                self.run_id, metrics=chunk))
+        self._log_metric_batches([Metric(mlflow_key(k), v, now, step) for k, v in clean_metrics(metrics).items()])
 
     def log_series(self, name: str, values: list[float]) -> None:
         """A per-epoch series (e.g. training loss) as one metric with steps 0..n-1."""
@@ -202,8 +199,11 @@ class TrackedRun:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(mlflow_key(name), v, now, int(i))
-                 for i, v in clean_metrics({str(i): v for i, v in enumerate(values)}).items()]
+        self._log_metric_batches([Metric(mlflow_key(name), v, now, int(i))
+                                  for i, v in clean_metrics({str(i): v for i, v in enumerate(values)}).items()])
+
+    def _log_metric_batches(self, items: list) -> None:
+        """MLflow accepts at most 1000 metrics per log_batch request."""
         for i in range(0, len(items), 1000):
             self._guard("logging metrics", lambda chunk=items[i:i + 1000]: self._client.log_batch(
                 self.run_id, metrics=chunk))
@@ -265,9 +265,6 @@ class WorkerRun:
         if not self.enabled:
             return DISABLED
         return self.run.skipped_reason if self.run else "not started yet"
-
-    def summary(self) -> str:
-        return self.run.summary() if self.run else f"skipped ({self.skipped_reason})"
 
     def start(self) -> "WorkerRun":
         """Start the background logger; it opens the run at once (retrying while tracking is down)."""
