@@ -11,7 +11,6 @@ Figures only, no asserts.
 """
 from __future__ import annotations
 
-import logging
 import math
 import os
 import subprocess
@@ -27,8 +26,6 @@ from consumers.windowing import window_id
 from engine.sessions import session_key
 from producers.publish import publish
 from schemas.log_event import LogEvent
-
-log = logging.getLogger(__name__)
 
 TEMPLATES = [
     ("nova-api", "nova.osapi_compute.wsgi.server", "INFO", '10.0.0.{i} "GET /v2/servers/detail HTTP/1.1" status: 200 len: 1893 time: 0.{i}'),
@@ -108,12 +105,18 @@ def _wait_for_group(admin: AdminClient, group: str, worker: subprocess.Popen, ti
     raise RuntimeError("worker did not join its consumer group in time")
 
 
+def _consumer(bootstrap: str, topic: str, group_prefix: str) -> Consumer:
+    """A consumer of `topic` from its start, in a fresh group named after `group_prefix`."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{group_prefix}-{uuid.uuid4().hex[:6]}",
+                  "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    return c
+
+
 def _collect(bootstrap: str, topic: str, n: int, worker: subprocess.Popen, timeout: float) -> dict[str, float]:
     import schemas
 
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-reader-{uuid.uuid4().hex[:6]}",
-                  "auto.offset.reset": "earliest"})
-    c.subscribe([topic])
+    c = _consumer(bootstrap, topic, "bench-reader")
     out: dict[str, float] = {}
     seen = 0
     deadline = time.monotonic() + timeout
@@ -137,9 +140,7 @@ def _read_published(bootstrap: str, topic: str, n: int, window: float) -> list[t
     import schemas
     from schemas.log_event import parse_timestamp
 
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-ts-{uuid.uuid4().hex[:6]}",
-                  "auto.offset.reset": "earliest"})
-    c.subscribe([topic])
+    c = _consumer(bootstrap, topic, "bench-ts")
     out: list[tuple[str, float]] = []
     try:
         while len(out) < n:
@@ -157,9 +158,7 @@ def _read_published(bootstrap: str, topic: str, n: int, window: float) -> list[t
 
 
 def _raw_consume_rate(bootstrap: str, topic: str, n: int) -> float:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-raw-{uuid.uuid4().hex[:6]}",
-                  "auto.offset.reset": "earliest"})
-    c.subscribe([topic])
+    c = _consumer(bootstrap, topic, "bench-raw")
     got = 0
     start = None
     try:

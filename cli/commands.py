@@ -3,19 +3,17 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
+from cli.engine_cmds import REGISTRY as ENGINE
+from cli.models_cmd import add_mlflow_flags, add_models, mlflow_enabled
+from cli.output import out as _out
+from cli.simulate_cmd import add_simulate
 from config.settings import get_settings
-from engine.readers import InputError
-from schemas import SchemaError
 
-USER_ERRORS: tuple[type[BaseException], ...] = (InputError, SchemaError, ValueError, RuntimeError, OSError)
-
-
-def _out(text: str) -> None:
-    """Command output (not logging) goes to stdout."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+# engine.readers.InputError and schemas.SchemaError are ValueErrors, so they are caught too.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, RuntimeError, OSError)
 
 
 # -- stack -----------------------------------------------------------------
@@ -93,8 +91,6 @@ def add_worker(sub) -> None:
     p.add_argument("--idle-timeout", type=float, default=None, help="close windows after N quiet seconds")
     p.add_argument("--model", default=None, metavar="REF", help="model to serve (default: the production alias)")
     p.add_argument("--baseline", action="store_true", help="serve the baseline analyzer, no model")
-    from cli.models_cmd import add_mlflow_flags
-
     add_mlflow_flags(p)
     p.set_defaults(func=cmd_worker)
 
@@ -108,10 +104,8 @@ def cmd_worker(args) -> int:
                                    ("idle_timeout_seconds", args.idle_timeout)) if v is not None}
     if overrides:
         settings.worker = settings.worker.model_copy(update=overrides)
-    from tracking.api import mlflow_enabled
-
-    run_worker(settings, Pipeline(settings.worker), model_ref=args.model,
-               track=mlflow_enabled(args.disable_mlflow, args.enable_mlflow), serve_models=not args.baseline)
+    run_worker(settings, Pipeline(settings.worker), model_ref=args.model, track=mlflow_enabled(args),
+               serve_models=not args.baseline)
     return 0
 
 
@@ -210,6 +204,7 @@ def cmd_bench_infer(args) -> int:
 
 def cmd_bench_parse(args) -> int:
     from engine.bench_parse import LOGHUB_SAMPLE, bench_memory, bench_parse, grouping_accuracy
+    from engine.readers import InputError
 
     files = args.files or [str(LOGHUB_SAMPLE)]
     for f in files:
@@ -222,16 +217,6 @@ def cmd_bench_parse(args) -> int:
         out["memory"] = bench_memory(args.memory, seed_path=files[0])
     _out(json.dumps(out, indent=2))
     return 0
-
-
-def _registry() -> list:
-    from cli.engine_cmds import REGISTRY as ENGINE
-    from cli.models_cmd import add_models
-    from cli.simulate_cmd import add_simulate
-
-    return [add_stack, add_config, add_publish, add_worker, add_results, add_simulate, *ENGINE, add_models,
-            add_retrain, add_bench]
-
 
 
 # -- retrain ---------------------------------------------------------------
@@ -251,8 +236,6 @@ def add_retrain(sub) -> None:
 
 
 def cmd_retrain(args) -> int:
-    import time as _time
-
     from tqdm import tqdm
 
     from config.timeparse import parse_time
@@ -271,7 +254,7 @@ def cmd_retrain(args) -> int:
     if args.auto_promote:
         params["auto_promote"] = True
     settings = get_settings()
-    started_ms = int(_time.time() * 1000) - 1000
+    started_ms = int(time.time() * 1000) - 1000
     command = send_command(settings, build_command("retrain", params))
     _out(f"sent {command['command_id']} to {settings.topics.control}")
     if not args.wait:
@@ -289,4 +272,5 @@ def cmd_retrain(args) -> int:
     return 0 if final and final["event"] == "finished" else 1
 
 
-REGISTRY = _registry()
+REGISTRY = [add_stack, add_config, add_publish, add_worker, add_results, add_simulate, *ENGINE, add_models,
+            add_retrain, add_bench]

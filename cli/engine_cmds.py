@@ -1,4 +1,4 @@
-"""`rca train`, `rca analyze`, `rca eval` and `rca bench infer`: the engine from the command line."""
+"""`rca train`, `rca analyze` and `rca eval`: the engine from the command line."""
 from __future__ import annotations
 
 import json
@@ -7,20 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from cli.models_cmd import add_mlflow_flags
+from cli.models_cmd import add_mlflow_flags, mlflow_enabled
+from cli.output import out as _out
 
 log = logging.getLogger("rca")
-
-
-def _out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-def _mlflow_on(args) -> bool:
-    from tracking.api import mlflow_enabled
-
-    return mlflow_enabled(disable=getattr(args, "disable_mlflow", False), enable=getattr(args, "enable_mlflow", False))
 
 
 # -- train -----------------------------------------------------------------
@@ -67,7 +57,7 @@ def cmd_train(args) -> int:
                                             "labels": args.labels or ""},
                             metrics=metrics, history=meta["loss_curve"], data_summary=data.summary(),
                             threshold=bundle.thresholds.get("sequence_deviation_ratio"),
-                            enabled=_mlflow_on(args), register=not args.no_register)
+                            enabled=mlflow_enabled(args), register=not args.no_register)
     _out(f"trained on {data.lines} lines ({len(data.runs)} runs, {sum(len(r) for r in data.runs)} events) "
          f"in {elapsed:.1f}s (reading {read_s:.1f}s): {meta['templates']} templates, "
          f"LSTM vocabulary {meta['vocabulary']}, loss {metrics['final_loss']:.4f}; "
@@ -122,7 +112,7 @@ def cmd_analyze(args) -> int:
     events.sort(key=lambda e: e.timestamp or 0.0)
     scorer, warning = _scorer_for(args.model, args.logs)
     with analysis_run({"issue": args.issue or "", "fast_mode": args.fast_mode, "inputs": ",".join(args.logs)[:500],
-                       "model_version": scorer.version or ""}, enabled=_mlflow_on(args)) as run:
+                       "model_version": scorer.version or ""}, enabled=mlflow_enabled(args)) as run:
         report, sig = scorer.analyze(events, issue=args.issue, fast_mode=args.fast_mode)
         out = {**report.to_dict(), "scores": sig.to_dict(), "model_version": scorer.version,
                "fast_mode": args.fast_mode, "issue": args.issue, "lines": lines}

@@ -21,8 +21,6 @@ import sys  # noqa: E402
 
 from cli import commands  # noqa: E402
 
-log = logging.getLogger("rca")
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rca", description="Streaming root-cause analysis for OpenStack logs.")

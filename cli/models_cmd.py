@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+
+from cli.output import out as _out
 
 HELP = "the model registry: list, show, promote, rollback, archive, compare, export, load"
 DESCRIPTION = (
@@ -17,11 +18,6 @@ DESCRIPTION = (
     "or 'latest'. Every load and export verifies the bundle's sha256 and HMAC signature before anything is "
     "unpickled."
 )
-
-
-def _out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 def add_mlflow_flags(parser: argparse.ArgumentParser) -> None:
@@ -183,14 +179,17 @@ def _fmt(v) -> str:
     return "-" if v is None else f"{v:.6g}"
 
 
+def _label(info) -> str:
+    return f"v{info.version}" + (f" ({','.join(info.aliases)})" if info.aliases else "")
+
+
 def cmd_compare(args) -> int:
     ia, ib, rows = _registry(args).compare(args.a, args.b)
     if args.json:
         _out(json.dumps({"a": ia.as_dict(), "b": ib.as_dict(),
                          "metrics": {k: {"a": a, "b": b} for k, a, b in rows}}, indent=2))
         return 0
-    la = f"v{ia.version}" + (f" ({','.join(ia.aliases)})" if ia.aliases else "")
-    lb = f"v{ib.version}" + (f" ({','.join(ib.aliases)})" if ib.aliases else "")
+    la, lb = _label(ia), _label(ib)
     width = max([len("metric")] + [len(k) for k, _, _ in rows])
     _out(f"{'metric':<{width}}  {la:>20}  {lb:>20}  {'delta':>12}")
     for k, a, b in rows:

@@ -2,15 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import datetime
 from pathlib import Path
 
-
-def _out(text: str) -> None:
-    """Command output (not logging) goes to stdout."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+from cli.output import out as _out
 
 
 def _start(text: str) -> datetime:
@@ -20,11 +15,22 @@ def _start(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an ISO date/time: {text!r} (e.g. 2019-08-01T10:00:00)") from None
 
 
-def add_simulate(sub) -> None:
-    from producers.simulate import DEFAULT_FAULTS, DEFAULT_START
+class _DefaultsHelp(argparse.HelpFormatter):
+    """Fills the simulator's defaults into the help text ({default_faults}, {default_start}) only when
+    help is printed: importing the simulator while building the parser would slow every `rca` command."""
 
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = super()._get_help_string(action)
+        if not text or "{default_" not in text:
+            return text
+        from producers.simulate import DEFAULT_FAULTS, DEFAULT_START
+
+        return text.format(default_faults=DEFAULT_FAULTS, default_start=DEFAULT_START.isoformat())
+
+
+def add_simulate(sub) -> None:
     p = sub.add_parser(
-        "simulate", help="generate realistic OpenStack logs with labelled faults",
+        "simulate", help="generate realistic OpenStack logs with labelled faults", formatter_class=_DefaultsHelp,
         description="Simulate a cloud of N compute hosts running a workload (servers, volumes, networks, "
                     "images) across nova, neutron, cinder and glance, inject faults, and write one log per "
                     "service (<out>/<subsystem>/<service>.log, oslo.log format) plus the ground truth "
@@ -36,12 +42,12 @@ def add_simulate(sub) -> None:
     p.add_argument("--minutes", type=float, default=30.0, metavar="M", help="simulated minutes (default 30)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     p.add_argument("--faults", default=None, metavar="N|NAME,...",
-                   help=f"how many faults (distinct, random) or which ones, comma-separated (default "
-                        f"{DEFAULT_FAULTS}; 0 for a healthy run; --list-faults shows the names)")
+                   help="how many faults (distinct, random) or which ones, comma-separated (default "
+                        "{default_faults}; 0 for a healthy run; --list-faults shows the names)")
     p.add_argument("--rate", type=float, default=None, metavar="OPS_PER_MIN",
                    help="workload operations per minute (default 1.5 per host, at least 2)")
     p.add_argument("--start", type=_start, default=None, metavar="ISO",
-                   help=f"simulated start time (default {DEFAULT_START.isoformat()})")
+                   help="simulated start time (default {default_start})")
     p.add_argument("--tests", type=int, default=None, metavar="N",
                    help="write a labelled data set laid out like the fault-injection dev set: N tests, each with a "
                         "faulty round_1 and a healthy round_2, plus labels.tsv (for rca eval)")

@@ -69,29 +69,29 @@ def _classpath(cfg: StackSettings) -> str:
 
 def up(cfg: StackSettings, bootstrap: str) -> int:
     """Start the broker if it is not running; return its pid once it answers."""
-    home = cfg.state_dir / "kafka"
-    pid = process.running_pid(cfg.state_dir, NAME, MARKER)
-    if pid is None:
-        cp = _classpath(cfg)
-        data = home / "data"
-        home.mkdir(parents=True, exist_ok=True)
-        props = home / "server.properties"
-        props.write_text(_properties(cfg, data))
-        (home / "log4j2.yaml").write_text(_LOG4J2)
-        java = ["java", "-Xms256m", "-Xmx768m", f"-Dlog4j2.configurationFile={home / 'log4j2.yaml'}", "-cp", cp]
-        if not (data / "meta.properties").exists():
-            import subprocess
+    return process.ensure(cfg.state_dir, NAME, MARKER, lambda: _start(cfg), lambda: _ready(bootstrap), 120)
 
-            cluster_id = _cluster_id()
-            fmt = subprocess.run(
-                java + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
-                capture_output=True, text=True,
-            )
-            if fmt.returncode != 0:
-                raise process.ServiceError(f"kafka storage format failed: {fmt.stdout}{fmt.stderr}")
-        pid = process.start(cfg.state_dir, NAME, java + [MARKER, str(props)])
-    process.wait_ready(NAME, pid, lambda: _ready(bootstrap), 120, cfg.state_dir / "logs" / f"{NAME}.log")
-    return pid
+
+def _start(cfg: StackSettings) -> int:
+    home = cfg.state_dir / "kafka"
+    cp = _classpath(cfg)
+    data = home / "data"
+    home.mkdir(parents=True, exist_ok=True)
+    props = home / "server.properties"
+    props.write_text(_properties(cfg, data))
+    (home / "log4j2.yaml").write_text(_LOG4J2)
+    java = ["java", "-Xms256m", "-Xmx768m", f"-Dlog4j2.configurationFile={home / 'log4j2.yaml'}", "-cp", cp]
+    if not (data / "meta.properties").exists():
+        import subprocess
+
+        cluster_id = _cluster_id()
+        fmt = subprocess.run(
+            java + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+            capture_output=True, text=True,
+        )
+        if fmt.returncode != 0:
+            raise process.ServiceError(f"kafka storage format failed: {fmt.stdout}{fmt.stderr}")
+    return process.start(cfg.state_dir, NAME, java + [MARKER, str(props)])
 
 
 def _cluster_id() -> str:

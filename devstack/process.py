@@ -25,6 +25,10 @@ def pid_file(state_dir: Path, name: str) -> Path:
     return state_dir / "pids" / f"{name}.pid"
 
 
+def log_file(state_dir: Path, name: str) -> Path:
+    return state_dir / "logs" / f"{name}.log"
+
+
 def running_pid(state_dir: Path, name: str, marker: str) -> int | None:
     """The pid of our running service `name`, or None."""
     path = pid_file(state_dir, name)
@@ -39,10 +43,10 @@ def running_pid(state_dir: Path, name: str, marker: str) -> int | None:
 def start(state_dir: Path, name: str, argv: list[str], env: dict[str, str] | None = None,
           cwd: Path | None = None) -> int:
     """Start `argv` detached (own session), logging to state/logs/<name>.log."""
-    logs = state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    log_path = log_file(state_dir, name)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     pid_file(state_dir, name).parent.mkdir(parents=True, exist_ok=True)
-    with open(logs / f"{name}.log", "ab") as out:
+    with open(log_path, "ab") as out:
         proc = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
@@ -50,6 +54,17 @@ def start(state_dir: Path, name: str, argv: list[str], env: dict[str, str] | Non
     pid_file(state_dir, name).write_text(str(proc.pid))
     log.info("started %s (pid %d)", name, proc.pid)
     return proc.pid
+
+
+def ensure(state_dir: Path, name: str, marker: str, launch: Callable[[], int], probe: Callable[[], bool],
+           timeout: float) -> int:
+    """Our service `name`: started with `launch()` (which returns its pid) unless it is running;
+    its pid once `probe` answers."""
+    pid = running_pid(state_dir, name, marker)
+    if pid is None:
+        pid = launch()
+    wait_ready(name, pid, probe, timeout, log_file(state_dir, name))
+    return pid
 
 
 def wait_ready(name: str, pid: int, probe: Callable[[], bool], timeout: float, log_path: Path) -> None:

@@ -19,25 +19,25 @@ def endpoint(cfg: StackSettings) -> str:
 
 
 def up(cfg: StackSettings, bucket: str) -> int:
+    return process.ensure(cfg.state_dir, NAME, MARKER, lambda: _start(cfg), lambda: _ensure_bucket(cfg, bucket), 90)
+
+
+def _start(cfg: StackSettings) -> int:
     home = cfg.state_dir / "s3"
-    pid = process.running_pid(cfg.state_dir, NAME, MARKER)
-    if pid is None:
-        lib = maven.resolve(f"s3proxy-{cfg.s3proxy_version}", [f"org.gaul:s3proxy:{cfg.s3proxy_version}"],
-                            cfg.cache_dir)
-        (home / "data").mkdir(parents=True, exist_ok=True)
-        conf = home / "s3proxy.conf"
-        conf.write_text(
-            f"s3proxy.endpoint={endpoint(cfg)}\n"
-            "s3proxy.authorization=aws-v2-or-v4\n"
-            f"s3proxy.identity={cfg.access_key}\n"
-            f"s3proxy.credential={cfg.secret_key.get_secret_value()}\n"
-            "jclouds.provider=filesystem\n"
-            f"jclouds.filesystem.basedir={home / 'data'}\n"
-        )
-        pid = process.start(cfg.state_dir, NAME,
-                            ["java", "-Xmx256m", "-cp", f"{lib}/*", MARKER, "--properties", str(conf)])
-    process.wait_ready(NAME, pid, lambda: _ensure_bucket(cfg, bucket), 90, cfg.state_dir / "logs" / f"{NAME}.log")
-    return pid
+    lib = maven.resolve(f"s3proxy-{cfg.s3proxy_version}", [f"org.gaul:s3proxy:{cfg.s3proxy_version}"],
+                        cfg.cache_dir)
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    conf = home / "s3proxy.conf"
+    conf.write_text(
+        f"s3proxy.endpoint={endpoint(cfg)}\n"
+        "s3proxy.authorization=aws-v2-or-v4\n"
+        f"s3proxy.identity={cfg.access_key}\n"
+        f"s3proxy.credential={cfg.secret_key.get_secret_value()}\n"
+        "jclouds.provider=filesystem\n"
+        f"jclouds.filesystem.basedir={home / 'data'}\n"
+    )
+    return process.start(cfg.state_dir, NAME,
+                         ["java", "-Xmx256m", "-cp", f"{lib}/*", MARKER, "--properties", str(conf)])
 
 
 def client(cfg: StackSettings):

@@ -13,7 +13,7 @@ from devstack import kafka, mlflow_server, process, s3
 
 log = logging.getLogger(__name__)
 
-SERVICES = (("kafka", kafka.MARKER), ("s3proxy", s3.MARKER), ("mlflow", mlflow_server.MARKER))
+SERVICES = (kafka, s3, mlflow_server)   # start order; stopped in reverse
 
 
 def bootstrap(settings: Settings) -> str:
@@ -23,10 +23,10 @@ def bootstrap(settings: Settings) -> str:
 def up(settings: Settings) -> dict[str, int]:
     cfg = settings.stack
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    pids = {"kafka": kafka.up(cfg, bootstrap(settings))}
+    pids = {kafka.NAME: kafka.up(cfg, bootstrap(settings))}
     kafka.ensure_topics(bootstrap(settings), settings.topics)
-    pids["s3proxy"] = s3.up(cfg, settings.s3.bucket)
-    pids["mlflow"] = mlflow_server.up(cfg, settings.s3.bucket)
+    pids[s3.NAME] = s3.up(cfg, settings.s3.bucket)
+    pids[mlflow_server.NAME] = mlflow_server.up(cfg, settings.s3.bucket)
     env_file = cfg.state_dir / "stack.env"
     env_file.write_text("".join(f"export {k}={v}\n" for k, v in env(settings).items()))
     log.info("stack is up; environment in %s", env_file)
@@ -35,14 +35,13 @@ def up(settings: Settings) -> dict[str, int]:
 
 def down(settings: Settings) -> list[str]:
     cfg = settings.stack
-    stopped = [name for name, mod in (("mlflow", mlflow_server), ("s3proxy", s3), ("kafka", kafka))
-               if mod.down(cfg)]
+    stopped = [mod.NAME for mod in reversed(SERVICES) if mod.down(cfg)]
     (cfg.state_dir / "stack.env").unlink(missing_ok=True)
     return stopped
 
 
 def status(settings: Settings) -> dict[str, int | None]:
-    return {name: process.running_pid(settings.stack.state_dir, name, marker) for name, marker in SERVICES}
+    return {mod.NAME: process.running_pid(settings.stack.state_dir, mod.NAME, mod.MARKER) for mod in SERVICES}
 
 
 def env(settings: Settings) -> dict[str, str]:

@@ -8,7 +8,8 @@ import pytest
 from config.settings import PROJECT_ROOT
 
 SHARED = PROJECT_ROOT.parent / "shared"
-LOGHUB = SHARED / "data" / "loghub-openstack-2k" / "OpenStack_2k.log"
+LOGHUB_DIR = SHARED / "data" / "loghub-openstack-2k"
+LOGHUB = LOGHUB_DIR / "OpenStack_2k.log"
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +33,29 @@ def devset(tmp_path_factory) -> tuple[Path, Path]:
     with tarfile.open(DEV / "devset.tar.xz") as tar:
         tar.extractall(out, filter="data")
     return out, DEV / "labels.tsv"
+
+
+@pytest.fixture(scope="session")
+def stack() -> dict[str, str]:
+    """The real local stack, started once per test session by the code behind `rca stack up`
+    (if `rca stack up` already ran, `up` finds the services running and only checks that they
+    answer): the environment that points every command at it."""
+    from config.settings import Settings
+    from devstack import stack as devstack
+
+    settings = Settings()
+    devstack.up(settings)
+    return devstack.env(settings)
+
+
+@pytest.fixture
+def s3(stack):
+    """A boto3 S3 client of the local stack's s3proxy."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=stack["RCA_S3_ENDPOINT_URL"], region_name="us-east-1",
+                        aws_access_key_id=stack["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=stack["AWS_SECRET_ACCESS_KEY"],
+                        config=Config(request_checksum_calculation="when_required",
+                                      response_checksum_validation="when_required"))

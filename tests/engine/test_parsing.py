@@ -5,7 +5,6 @@ from __future__ import annotations
 import calendar
 import csv
 import random
-from pathlib import Path
 
 import pytest
 
@@ -13,9 +12,7 @@ from engine.parsing import (
     RecordGrouper, parse_line, parse_lines, service_from_logger, service_from_source,
 )
 from schemas.log_event import Frame, LogEvent
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-LOGHUB = SHARED / "data" / "loghub-openstack-2k"
+from tests.conftest import LOGHUB_DIR
 
 REQ = "req-79dfaeaf-fd66-417a-bbad-dc43b31d2085"
 USER = "d1b7c7f50a534e92ac779cb3076c3edf"
@@ -435,10 +432,10 @@ def test_parse_lines_fast_path_equals_the_grouper():
 # -- real data ------------------------------------------------------------------------
 
 def test_loghub_sample_matches_its_structured_fields():
-    if not LOGHUB.is_dir():
-        pytest.skip(f"shared data not found at {LOGHUB} (a fresh clone has no ../shared)")
-    lines = (LOGHUB / "OpenStack_2k.log").read_text().splitlines()
-    with open(LOGHUB / "OpenStack_2k.log_structured.csv", newline="") as fh:
+    if not LOGHUB_DIR.is_dir():
+        pytest.skip(f"shared data not found at {LOGHUB_DIR} (a fresh clone has no ../shared)")
+    lines = (LOGHUB_DIR / "OpenStack_2k.log").read_text().splitlines()
+    with open(LOGHUB_DIR / "OpenStack_2k.log_structured.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     events = list(parse_lines(lines))
     assert len(events) == len(rows) == 2000

@@ -4,13 +4,11 @@ from __future__ import annotations
 import pickle
 import random
 import uuid
-from pathlib import Path
 
 import pytest
 
 from engine.templates import TemplateMiner, extract_params, mask
-
-LOGHUB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "loghub-openstack-2k"
+from tests.conftest import LOGHUB_DIR
 
 
 def ids(miner: TemplateMiner, lines: list[str]) -> list[int]:
@@ -210,7 +208,7 @@ def test_save_and_load_keep_ids_and_matches():
 
 
 def test_loghub_grouping_accuracy():
-    csv_path = LOGHUB / "OpenStack_2k.log_structured.csv"
+    csv_path = LOGHUB_DIR / "OpenStack_2k.log_structured.csv"
     if not csv_path.is_file():
         pytest.skip(f"shared data not found at {csv_path} (a fresh clone has no ../shared)")
     from engine.bench_parse import grouping_accuracy

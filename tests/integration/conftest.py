@@ -1,8 +1,7 @@
-"""The real stack, started once per test session by the code behind `rca stack up`.
+"""Fixtures for tests on the real stack (the session-wide `stack` fixture is in tests/conftest.py).
 
-If `rca stack up` already ran (the README's test command does that), `up` finds
-the services running and only checks that they answer. Each test gets its own
-topics and consumer group, so tests never see each other's messages.
+Each test gets its own topics and consumer group, so tests never see each
+other's messages.
 """
 from __future__ import annotations
 
@@ -10,42 +9,40 @@ import os
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from config.settings import PROJECT_ROOT, Settings
-from devstack import stack as devstack
-
-
-@pytest.fixture(scope="session")
-def stack() -> dict[str, str]:
-    settings = Settings()
-    devstack.up(settings)
-    return devstack.env(settings)
+from config.settings import PROJECT_ROOT, TopicSettings
 
 
 @dataclass
 class Topics:
+    """This test's topic names; the fields are those of config.settings.TopicSettings."""
+
     logs: str
     results: str
     dlq: str
     control: str
     control_events: str
 
+    def settings(self) -> TopicSettings:
+        return TopicSettings(**asdict(self))
+
     def env(self) -> dict[str, str]:
-        return {"RCA_TOPIC_LOGS": self.logs, "RCA_TOPIC_RESULTS": self.results, "RCA_TOPIC_DLQ": self.dlq,
-                "RCA_TOPIC_CONTROL": self.control, "RCA_TOPIC_CONTROL_EVENTS": self.control_events}
+        """RCA_TOPIC_* variables that point a process at these topics."""
+        prefix = TopicSettings.model_config["env_prefix"]
+        return {f"{prefix}{field.upper()}": name for field, name in asdict(self).items()}
 
 
 @pytest.fixture
 def topics(stack) -> Topics:
     """Fresh topics with DESIGN.md partition counts, unique to this test."""
     tag = uuid.uuid4().hex[:8]
-    t = Topics(f"t-{tag}.logs", f"t-{tag}.results", f"t-{tag}.dlq", f"t-{tag}.control", f"t-{tag}.control.events")
+    t = Topics(**{field: f"t-{tag}.{field.replace('_', '.')}" for field in TopicSettings.model_fields})
     admin = AdminClient({"bootstrap.servers": stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]})
-    counts = {t.logs: 6, t.results: 6, t.dlq: 1, t.control: 1, t.control_events: 1}
+    counts = t.settings().partitions()
     for fut in admin.create_topics([NewTopic(n, p, 1) for n, p in counts.items()]).values():
         fut.result(30)
     return t

@@ -35,20 +35,30 @@ def _shift(events, seconds: float):
     return events
 
 
-def test_worker_serves_production_and_hot_reloads_on_promote(stack, topics, start_worker, monkeypatch):
-    from tracking.api import track_training
-
-    model_name = f"test-serving-{uuid.uuid4().hex[:8]}"
+def _use_registry(stack, monkeypatch, model_name: str) -> None:
+    """Point this process at the stack and a registered model of the test's own."""
     env = {**stack, "RCA_MLFLOW_REGISTERED_MODEL_NAME": model_name, "RCA_MLFLOW_EXPERIMENT_NAME": "rca_tests"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()
+
+
+def _serving_worker(start_worker, model_name: str):
+    """A worker that serves `model_name`, polls the registry every second and closes idle windows fast."""
+    return start_worker(RCA_MLFLOW_REGISTERED_MODEL_NAME=model_name, RCA_WORKER_MODEL_POLL_SECONDS="1",
+                        RCA_WORKER_ALLOWED_LATENESS_SECONDS="1e10", RCA_WORKER_IDLE_TIMEOUT_SECONDS="2")
+
+
+def test_worker_serves_production_and_hot_reloads_on_promote(stack, topics, start_worker, monkeypatch):
+    from tracking.api import track_training
+
+    model_name = f"test-serving-{uuid.uuid4().hex[:8]}"
+    _use_registry(stack, monkeypatch, model_name)
     first = track_training(_bundle(1), enabled=True)
     assert first.version == 1 and "production" in first.aliases
 
     bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
-    worker = start_worker(RCA_MLFLOW_REGISTERED_MODEL_NAME=model_name, RCA_WORKER_MODEL_POLL_SECONDS="1",
-                          RCA_WORKER_ALLOWED_LATENESS_SECONDS="1e10", RCA_WORKER_IDLE_TIMEOUT_SECONDS="2")
+    worker = _serving_worker(start_worker, model_name)
     batch1 = generated_events(seed=5, n_instances=4)
     publish(batch1, KafkaSettings(bootstrap_servers=bootstrap), topics.logs, progress=False)
     got = drain_until(bootstrap, topics.results, lambda m: sum(x["value"]["event_count"] for x in m) >= len(batch1),
@@ -59,8 +69,8 @@ def test_worker_serves_production_and_hot_reloads_on_promote(stack, topics, star
     second = track_training(_bundle(7), enabled=True)
     assert second.version == 2 and "production" not in second.aliases
     promote = subprocess.run([sys.executable, "-m", "cli.main", "models", "promote", "--version", "2",
-                              "--stage", "Production"], cwd=PROJECT_ROOT, env={**_env(), **env},
-                             capture_output=True, text=True, timeout=120)
+                              "--stage", "Production"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                             timeout=120)  # inherits the environment set above
     assert promote.returncode == 0, promote.stderr
 
     def new_version_served(msgs) -> bool:
@@ -84,38 +94,23 @@ def _alive(worker) -> None:
     assert worker.proc.poll() is None, worker.log_text()[-3000:]
 
 
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
-
-
-def test_tampered_promotion_is_refused_and_the_old_model_keeps_serving(stack, topics, start_worker, monkeypatch):
-    import boto3
-    from botocore.config import Config
-
+def test_tampered_promotion_is_refused_and_the_old_model_keeps_serving(stack, topics, start_worker, monkeypatch,
+                                                                         s3):
     from tracking.api import track_training
     from tracking.registry import Registry
 
     model_name = f"test-tamper-{uuid.uuid4().hex[:8]}"
-    env = {**stack, "RCA_MLFLOW_REGISTERED_MODEL_NAME": model_name, "RCA_MLFLOW_EXPERIMENT_NAME": "rca_tests"}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    get_settings.cache_clear()
+    _use_registry(stack, monkeypatch, model_name)
     assert track_training(_bundle(3), enabled=True).version == 1
     second = track_training(_bundle(4), enabled=True)
     bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
-    worker = start_worker(RCA_MLFLOW_REGISTERED_MODEL_NAME=model_name, RCA_WORKER_MODEL_POLL_SECONDS="1",
-                          RCA_WORKER_ALLOWED_LATENESS_SECONDS="1e10", RCA_WORKER_IDLE_TIMEOUT_SECONDS="2")
+    worker = _serving_worker(start_worker, model_name)
     batch = generated_events(seed=8, n_instances=2)
     publish(batch, KafkaSettings(bootstrap_servers=bootstrap), topics.logs, progress=False)
     got = drain_until(bootstrap, topics.results, lambda m: len(m) > 0, timeout=120, on_poll=lambda: _alive(worker))
     assert {m["value"]["model_version"] for m in got} == {"1"}
 
     # someone with write access to the bucket changes one byte of version 2's pickle, then it is promoted
-    s3 = boto3.client("s3", endpoint_url=stack["RCA_S3_ENDPOINT_URL"], region_name="us-east-1",
-                      config=Config(request_checksum_calculation="when_required",
-                                    response_checksum_validation="when_required"))
     bucket, _, folder = second.model_url[len("s3://"):].partition("/")
     key = f"{folder.rstrip('/')}/model.pkl"
     data = bytearray(s3.get_object(Bucket=bucket, Key=key)["Body"].read())

@@ -1,4 +1,5 @@
-"""Fixtures for tracking tests: the real local stack (integration) and isolated environments.
+"""Fixtures for tracking tests: isolated environments, and tracking on the real local stack
+(the `stack` and `s3` fixtures are in tests/conftest.py).
 
 `tracked_env` points MLflow and S3 at the running local stack with an
 experiment and registered model name unique to the test, so tests never see
@@ -12,7 +13,6 @@ import pytest
 
 from config.settings import get_settings
 from engine.bundle import ModelBundle
-from tests.integration.conftest import stack  # noqa: F401 - the session-wide local stack
 
 TRACKING_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_S3_ENDPOINT_URL", "RCA_S3_ENDPOINT_URL", "RCA_S3_BUCKET",
                 "RCA_MLFLOW_TRACKING_URI", "RCA_MLFLOW_EXPERIMENT_NAME", "RCA_MLFLOW_REGISTERED_MODEL_NAME",
@@ -40,7 +40,7 @@ def clean_env(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def tracked_env(stack, clean_env, monkeypatch):  # noqa: F811 - pytest fixture injection
+def tracked_env(stack, clean_env, monkeypatch):
     """The local stack's MLflow + S3, a unique experiment and model name, and a signing key."""
     tag = uuid.uuid4().hex[:8]
     for k, v in stack.items():
@@ -52,15 +52,3 @@ def tracked_env(stack, clean_env, monkeypatch):  # noqa: F811 - pytest fixture i
     get_settings.cache_clear()
     yield {**stack, **names}
     get_settings.cache_clear()
-
-
-@pytest.fixture
-def s3(stack):  # noqa: F811
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("s3", endpoint_url=stack["RCA_S3_ENDPOINT_URL"], region_name="us-east-1",
-                        aws_access_key_id=stack["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=stack["AWS_SECRET_ACCESS_KEY"],
-                        config=Config(request_checksum_calculation="when_required",
-                                      response_checksum_validation="when_required"))
