@@ -69,9 +69,15 @@ class TopicSettings(BaseSettings):
     control: str = "rca.control"
     control_events: str = "rca.control.events"
     dlq: str = "openstack.logs.dlq"
+    incidents: str = "rca.incidents"   # keyed by incident id, compacted (latest state per incident)
 
     def partitions(self) -> dict[str, int]:
-        return {self.logs: 6, self.results: 6, self.control: 1, self.control_events: 1, self.dlq: 1}
+        return {self.logs: 6, self.results: 6, self.control: 1, self.control_events: 1, self.dlq: 1,
+                self.incidents: 6}
+
+    def compacted(self) -> frozenset[str]:
+        """Topics whose latest message per key is the state (cleanup.policy=compact)."""
+        return frozenset({self.incidents})
 
 
 class WorkerSettings(BaseSettings):

@@ -114,7 +114,9 @@ def ensure_topics(bootstrap: str, topics: TopicSettings) -> None:
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = admin.list_topics(timeout=10).topics
-    new = [NewTopic(name, num_partitions=n, replication_factor=1)
+    compacted = topics.compacted()
+    new = [NewTopic(name, num_partitions=n, replication_factor=1,
+                    config={"cleanup.policy": "compact"} if name in compacted else {})
            for name, n in topics.partitions().items() if name not in existing]
     for name, fut in (admin.create_topics(new) if new else {}).items():
         try:

@@ -59,6 +59,10 @@ def _summary(items: list[MinedEvent], errors: list[LogEvent]) -> dict:
     return {
         "levels": dict(levels),
         "services": services,
+        # who else this window touches: what the incident correlator (consumers/incidents.py) links on
+        "hosts": _capped(m.event.host for m in items),
+        "request_ids": _capped(m.event.request_id for m in items),
+        "instance_ids": _capped(m.event.instance_id for m in items),
         "templates": [
             {"template_id": tid, "template": text, "count": count}
             for (tid, text), count in templates.most_common(10)
@@ -70,6 +74,14 @@ def _summary(items: list[MinedEvent], errors: list[LogEvent]) -> dict:
             "message": first.message[:1000],
         },
     }
+
+
+MAX_IDS = 50
+
+
+def _capped(values) -> list[str]:
+    """Distinct non-empty values, sorted, at most MAX_IDS."""
+    return sorted({v for v in values if v})[:MAX_IDS]
 
 
 def analyze_window(items: list[MinedEvent]) -> dict:
