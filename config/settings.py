@@ -94,6 +94,8 @@ class WorkerSettings(BaseSettings):
     max_message_bytes: int = Field(1_000_000, gt=0)
     model_poll_seconds: float = Field(5.0, gt=0)  # how often the worker checks for a new production model
     session_timeout_seconds: float = Field(30.0, ge=6.0)  # how soon a crashed worker's partitions move
+    metrics_host: str = "127.0.0.1"   # Prometheus /metrics (consumers/metrics.py); 0.0.0.0 to be scraped from elsewhere
+    metrics_port: int = Field(9464, ge=0, le=65535)  # 0 turns the endpoint off
 
 
 class S3Settings(BaseSettings):
@@ -166,6 +168,17 @@ class ControlSettings(BaseSettings):
         return [p.strip() for p in self.allowed_sources.split(",") if p.strip()]
 
 
+class UISettings(BaseSettings):
+    """`rca ui`, the live incident page (consumers/ui/)."""
+
+    model_config = _frozen("RCA_UI_")
+
+    host: str = "127.0.0.1"           # loopback by default: put a reverse proxy with auth in front (README)
+    port: int = Field(8765, ge=0, le=65535)
+    metrics_urls: str = "http://127.0.0.1:9464/metrics"  # comma list of workers' /metrics for the health strip
+    recent: int = Field(50, gt=0)     # resolved incidents kept on the page besides the open ones
+
+
 # Every part of Settings: attribute name -> class, in the order `rca config show` lists them.
 PARTS: dict[str, type[BaseSettings]] = {
     "kafka": KafkaSettings,
@@ -175,6 +188,7 @@ PARTS: dict[str, type[BaseSettings]] = {
     "mlflow": MLflowSettings,
     "stack": StackSettings,
     "control": ControlSettings,
+    "ui": UISettings,
 }
 
 
@@ -188,6 +202,7 @@ class Settings:
     mlflow: MLflowSettings
     stack: StackSettings
     control: ControlSettings
+    ui: UISettings
 
     def __init__(self) -> None:
         # control is read (and validated) first, then the others in PARTS order
