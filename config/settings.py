@@ -8,6 +8,7 @@ Nothing here reads a file from the current directory.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -94,6 +95,10 @@ class WorkerSettings(BaseSettings):
     max_message_bytes: int = Field(1_000_000, gt=0)
     model_poll_seconds: float = Field(5.0, gt=0)  # how often the worker checks for a new production model
     session_timeout_seconds: float = Field(30.0, ge=6.0)  # how soon a crashed worker's partitions move
+    min_event_time: datetime = datetime(2000, 1, 1, tzinfo=timezone.utc)  # older event times: timestamp_out_of_range
+    max_future_seconds: float = Field(86_400.0, ge=0)  # event times further ahead of the wall clock: out of range
+    continuation_keys: int = Field(10_000, gt=0)  # Kafka keys whose last record orphan continuation lines can join
+    max_dead_letter_bytes: int = Field(900_000, ge=10_000)  # a dead letter's encoded size; under Kafka's 1 MB default
     metrics_host: str = "127.0.0.1"   # Prometheus /metrics (consumers/metrics.py); 0.0.0.0 to be scraped from elsewhere
     metrics_port: int = Field(9464, ge=0, le=65535)  # 0 turns the endpoint off
 
