@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,19 +24,37 @@ from schemas.log_event import format_timestamp
 log = logging.getLogger(__name__)
 
 WindowAnalyzer = Callable[[list[MinedEvent]], dict]
+ANALYSIS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)  # seconds
 
 
 @dataclass
 class Counters:
-    """Worker metrics; logged periodically and tracked in MLflow by the worker run."""
+    """Worker metrics; logged periodically, tracked in MLflow by the worker run, and read at
+    scrape time by consumers/metrics.py (plain ints: the per-message path pays nothing more)."""
 
     messages: int = 0
     events: int = 0
     dead_letters: Counter = field(default_factory=Counter)
     windows_closed: Counter = field(default_factory=Counter)
-    incidents: int = 0
+    incidents: int = 0                 # windows judged to be incidents
+    incidents_opened: int = 0          # incidents (correlated windows) opened / resolved by this worker
+    incidents_resolved: int = 0
     analyzer_errors: int = 0
+    model_loads: int = 0               # bundles loaded and served (initial + hot reloads)
+    model_refusals: int = 0            # bundles refused (verification, loading or self-check failed)
+    model_loaded_at: float | None = None   # wall-clock time the served model was loaded
+    analysis_buckets: list[int] = field(default_factory=lambda: [0] * (len(ANALYSIS_BUCKETS) + 1))
+    analysis_sum: float = 0.0
     started: float = field(default_factory=time.monotonic)
+
+    def observe_analysis(self, seconds: float) -> None:
+        """One window's analysis time (the /metrics histogram rca_analysis_seconds)."""
+        self.analysis_buckets[bisect_left(ANALYSIS_BUCKETS, seconds)] += 1
+        self.analysis_sum += seconds
+
+    def model_loaded(self) -> None:
+        self.model_loads += 1
+        self.model_loaded_at = time.time()
 
     def snapshot(self) -> dict[str, float]:
         elapsed = max(time.monotonic() - self.started, 1e-9)
