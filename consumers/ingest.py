@@ -1,22 +1,46 @@
-"""Turn one Kafka message value into a LogEvent, or say why it is rejected.
+"""Turn one Kafka message into a LogEvent, or say why it is rejected.
 
-Pure logic, no Kafka: the worker calls `decode_value` for each message and
-sends rejections to the dead-letter topic with `dead_letter`. A JSON object
-must follow log_event.schema.json; anything else that is valid UTF-8 text is
-treated as a raw oslo.log line (the parser never raises, so a line it does not
-understand still becomes an event carrying `parse_error`).
+Pure logic, no Kafka: the worker calls `Decoder.decode(value, key)` for each
+message and sends rejections to the dead-letter topic (consumers/deadletters.py).
+
+- A JSON *object* that looks like a log event (it has "message" or
+  "schema_version") must follow log_event.schema.json (else
+  ``schema_violation``).
+- Anything else that is valid UTF-8 text is a raw line: a plain oslo.log line,
+  but also what shippers send on continuation lines (a pprint dump ``{'a': 1}``,
+  a logged request body ``{"server": ...}``, a traceback line, an indented
+  line). A raw line with an oslo.log header is parsed (the parser never
+  raises); one without a header is an orphan continuation: it joins the last
+  record of the same Kafka key (same timestamp, service, host, level, logger,
+  pid, request and instance, so it lands in that record's window and
+  session), or, with no such record, stands as its own event without a time.
+  Raw lines never go to the dead-letter topic for what they say.
+- The message key (``host`` or ``host:path``, e.g.
+  ``compute-1:/var/log/nova/nova-compute.log``) fills ``host`` and ``service``
+  (from the file name, as `rca publish` does) when the event lacks them.
+- An event time outside [min_event_time, now + max_future_seconds] is
+  ``timestamp_out_of_range`` (a year-9999 event would otherwise hold the
+  watermark and every window end out of range).
 """
 from __future__ import annotations
 
-import base64
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timezone
+from functools import lru_cache
 
 import orjson
 
 import schemas
-from engine.parsing import parse_line
-from schemas.log_event import LogEvent, format_timestamp
+from config.settings import WorkerSettings
+from engine.parsing import parse_line, parse_lines, service_from_source
+from schemas.log_event import LogEvent
+
+CONTINUATION = "continuation line (no oslo.log header)"   # parse_error of a line that joined a record
+ORPHAN = "no oslo.log header"                             # the parser's reason for a headerless line
+_JOINABLE = frozenset((ORPHAN, "empty line"))
+_KEY_CACHE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,45 +49,147 @@ class Rejected:
     error: str
 
 
-def decode_value(value: bytes | None, max_bytes: int) -> LogEvent | Rejected:
-    if value is None or not value.strip():
-        return Rejected("empty", "message has no value")
-    if len(value) > max_bytes:
-        return Rejected("oversize", f"{len(value)} bytes > limit {max_bytes}")
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Rejected("not_utf8", str(exc))
-    stripped = text.strip()
-    if stripped[:1] in "{[":
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """What a message key says: host, file path and the service its file name names."""
+
+    host: str | None
+    path: str | None
+    service: str | None
+
+
+def _parse_key(key: bytes) -> _Source:
+    text = key.decode("utf-8", "replace").strip()
+    host, sep, path = text.partition(":")
+    host, path = host.strip() or None, path.strip() or None
+    if not sep or path is None:
+        return _Source(host, None, None)
+    return _Source(host, path, service_from_source(path))
+
+
+class Decoder:
+    """Decodes the messages of one worker; remembers the last record of each key (bounded LRU)."""
+
+    def __init__(self, cfg: WorkerSettings, clock: Callable[[], float] = time.time) -> None:
+        self.max_bytes = cfg.max_message_bytes
+        start = cfg.min_event_time
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=timezone.utc)
+        self.min_time = start.timestamp()
+        self.max_future = cfg.max_future_seconds
+        self.max_keys = cfg.continuation_keys
+        self.clock = clock
+        self._sources: dict[bytes, _Source] = {}
+        self._last: dict[bytes, LogEvent] = {}   # key -> last record (insertion order = recency)
+
+    # -- the message -------------------------------------------------------------------
+
+    def decode(self, value: bytes | None, key: bytes | None) -> LogEvent | Rejected:
+        if value is None or not value.strip():
+            return Rejected("empty", "message has no value")
+        if len(value) > self.max_bytes:
+            return Rejected("oversize", f"{len(value)} bytes > limit {self.max_bytes}")
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Rejected("not_utf8", str(exc))
+        src = None
+        if key is not None:
+            src = self._sources.get(key)
+            if src is None:
+                src = self._source(key)
+        stripped = text.strip()
+        if not stripped:
+            return Rejected("empty", "message has only white space")
+        if stripped[0] in "{[":
+            out = self._json(stripped)
+            if out is not None:
+                if out.__class__ is Rejected:
+                    return out
+                return self._record(out, key, src)
+        if "\x00" in stripped:
+            return Rejected("not_utf8", "NUL byte in text")
+        return self._raw(text, stripped, key, src)
+
+    def _json(self, stripped: str) -> LogEvent | Rejected | None:
+        """A log event object, its rejection, or None: not a log event, so a raw line."""
         try:
             obj = orjson.loads(stripped)
-        except orjson.JSONDecodeError as exc:
-            return Rejected("bad_json", str(exc))
+        except orjson.JSONDecodeError:
+            return None  # '{' or '[' text that is not JSON: a pprint dump, a cut body...
+        if obj.__class__ is not dict or ("message" not in obj and "schema_version" not in obj):
+            return None  # a logged body or list: a raw line
         try:
             schemas.validate("log_event", obj)
         except schemas.SchemaError as exc:
             return Rejected("schema_violation", str(exc))
         try:
             return LogEvent.from_dict(obj)
-        except ValueError as exc:  # e.g. a timestamp that is not ISO 8601
+        except (ValueError, OverflowError) as exc:  # a timestamp that is not a date
+            if str(exc).startswith("year "):        # "year 0 is out of range"
+                return Rejected("timestamp_out_of_range", f"timestamp {obj.get('timestamp')!r}: {exc}")
             return Rejected("schema_violation", f"log_event: timestamp: {exc}")
-    if "\x00" in stripped:
-        return Rejected("not_utf8", "NUL byte in text")
-    return parse_line(stripped)
+
+    def _raw(self, text: str, stripped: str, key: bytes | None, src: _Source | None) -> LogEvent | Rejected:
+        path = src.path if src is not None else None
+        if "\n" in stripped:
+            # a shipper grouped a multi-line record (traceback, dump) into one message
+            records = list(parse_lines(stripped.split("\n"), source=path))
+            event = records[0]
+            if len(records) > 1:
+                event.raw, event.line_count = stripped, stripped.count("\n") + 1  # nothing is lost
+        else:
+            event = parse_line(stripped, path)
+        if event.parse_error is None:
+            return self._record(event, key, src)
+        if event.parse_error in _JOINABLE:
+            # an orphan continuation: keep its indentation, join the key's last record
+            line = text.rstrip()
+            prev = self._last.get(key) if key is not None else None
+            if prev is not None:
+                return LogEvent(line, line, prev.timestamp, prev.service, prev.host, prev.level, prev.logger,
+                                prev.pid, prev.request_id, prev.user_id, prev.project_id, prev.instance_id, prev.source,
+                                parse_error=CONTINUATION)
+            event.message = event.raw = line
+        if src is not None:
+            if event.host is None:
+                event.host = src.host
+            if event.service is None:
+                event.service = src.service
+        return event
+
+    def _record(self, event: LogEvent, key: bytes | None, src: _Source | None) -> LogEvent | Rejected:
+        ts = event.timestamp
+        if ts is not None and not (self.min_time <= ts <= self.clock() + self.max_future):
+            return Rejected("timestamp_out_of_range",
+                            f"event time {ts:.3f} outside [{self.min_time:.0f}, now + {self.max_future:.0f} s]")
+        if src is not None:
+            if event.host is None:
+                event.host = src.host
+            if event.service is None:
+                event.service = src.service
+        if key is not None:
+            last = self._last
+            if key in last:
+                del last[key]
+            elif len(last) >= self.max_keys:
+                del last[next(iter(last))]
+            last[key] = event
+        return event
+
+    def _source(self, key: bytes) -> _Source:
+        if len(self._sources) >= _KEY_CACHE:
+            self._sources.clear()
+        src = self._sources[key] = _parse_key(key)
+        return src
 
 
-def dead_letter(rejected: Rejected, topic: str, partition: int, offset: int,
-                key: bytes | None, value: bytes | None) -> dict:
-    """The dead-letter message: reason, error, where it came from, original bytes."""
-    return {
-        "schema_version": 1,
-        "reason": rejected.reason,
-        "error": rejected.error[:2000],
-        "source_topic": topic,
-        "source_partition": partition,
-        "source_offset": offset,
-        "key_b64": base64.b64encode(key).decode() if key is not None else None,
-        "value_b64": base64.b64encode(value or b"").decode(),
-        "received_at": format_timestamp(time.time()),
-    }
+@lru_cache(maxsize=8)
+def _stateless(max_bytes: int) -> Decoder:
+    return Decoder(WorkerSettings(max_message_bytes=max_bytes))
+
+
+def decode_value(value: bytes | None, max_bytes: int) -> LogEvent | Rejected:
+    """One message on its own (no key, so no continuation joins): for readers of a topic such as
+    the trainer. The worker uses a `Decoder`."""
+    return _stateless(max_bytes).decode(value, None)
