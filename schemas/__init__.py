@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import fastjsonschema
 
-SCHEMA_NAMES = ("log_event", "rca_result", "rca_incident", "control_command", "control_event", "dead_letter")
+SCHEMA_NAMES = ("log_event", "log_batch", "rca_result", "rca_incident", "control_command", "control_event", "dead_letter")
 
 
 class SchemaError(ValueError):
