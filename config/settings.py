@@ -158,6 +158,8 @@ class ControlSettings(BaseSettings):
     when_busy: Literal["queue", "reject"] = "queue"
     max_queue: int = Field(5, ge=0)
     promotion_margin: float = Field(0.01, ge=0)    # challenger must beat production by this much
+    max_command_age_seconds: float = Field(300.0, gt=0)     # older issued_at: rejected (a replayed capture)
+    max_command_future_seconds: float = Field(60.0, ge=0)   # issued_at further ahead (clock skew): rejected
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
     eval_dataset: Path | None = None   # optional labelled set (dev-set layout) the gate also scores
     eval_labels: Path | None = None
