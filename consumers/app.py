@@ -11,6 +11,7 @@ out with more worker processes (partitions), not with agent concurrency.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
@@ -20,7 +21,8 @@ import faust
 import schemas
 from config.settings import KafkaSettings, Settings
 from consumers import models
-from consumers.control import DUPLICATE, CommandValidator, control_event
+from consumers.deadletters import S3ClaimCheck, dead_letter
+from consumers.control import DUPLICATE, CommandValidator, control_event, processed_command_ids
 from consumers.jobs import JobRunner
 from consumers.trainer import FAILED_AND_REPORTED
 from consumers.pipeline import Pipeline
@@ -42,6 +44,34 @@ def broker_credentials(cfg: KafkaSettings):
     if context is not None:
         return faust.SSLCredentials(context)
     return None
+
+
+class PublishedWindows(faust.Table):
+    """The changelog-backed table of published windows (consumers.windowing, `published`).
+
+    Keys are "{input partition}/{window id}" and go to the changelog partition of
+    that input partition, so the worker that owns the partition after a crash or a
+    rebalance recovers exactly the entries it needs (Faust restores a table's
+    partitions before the agents start). Writes happen in delivery callbacks, out
+    of any stream, hence the partition comes from the key, not the current event.
+    `last_sent` is the changelog write of the latest set, so inputs are acked only
+    once their window's entry is durable too.
+    """
+
+    last_sent = None
+
+    def partition_for_key(self, key) -> int:
+        return int(key.split("/", 1)[0])
+
+    def on_key_set(self, key, value) -> None:
+        self.last_sent = self.send_changelog(self.partition_for_key(key), key, value)
+
+
+def _partition_count(settings: Settings, topic: str) -> int:
+    """Partitions of the input topic (the table's changelog must have as many)."""
+    from producers.kafka import topic_partitions
+
+    return topic_partitions(settings.kafka, topic) or settings.topics.partitions()[topic]
 
 
 def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = None, tracker=None,
@@ -71,34 +101,63 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
     logs_topic = app.topic(topics.logs, key_type=bytes, value_type=bytes)
     results_topic = app.topic(topics.results, key_type=bytes, value_type=bytes)
     dlq_topic = app.topic(topics.dlq, key_type=bytes, value_type=bytes)
+    published = app.tables.add(PublishedWindows(
+        app, name="published-windows", beacon=app.tables.beacon, key_type=str, value_type=int,
+        key_serializer="json", value_serializer="json", partitions=_partition_count(settings, topics.logs),
+        help="Windows whose result the broker acknowledged: id -> highest input offset"))
+    pipeline.windows.published = published
+    claim_check = S3ClaimCheck.from_settings(settings.s3)
+    loop_executor = None   # asyncio's default thread pool: blocking work off the event loop
 
-    def ack_on_delivery(window):
-        """Faust calls this only once the broker acknowledged the result; an undelivered
-        result leaves its inputs unacked, so they are consumed again after a restart."""
-        def callback(_fut) -> None:
-            for token in window.tokens:
-                token.ack()
-        return callback
+    def release_when_durable(window):
+        """Result delivered -> remember the window in the table -> once that entry is delivered
+        too, release the window's inputs. An undelivered result leaves its inputs unacked, so
+        they are consumed again after a restart (at-least-once)."""
+        def on_result(_fut) -> None:
+            pipeline.windows.mark_published(window)
+            published.last_sent.add_done_callback(lambda _f: [t.release() for t in window.tokens])
+        return on_result
 
     async def publish(windows) -> None:
-        """Queue results; each window's inputs are acked by the broker's delivery callback.
+        """Queue results; each window's inputs are released by the delivery callbacks.
 
         Not awaiting each delivery inline keeps the agent consuming while the
         producer batches; offsets still advance only past acked inputs.
         """
         for w in windows:
             await results_topic.send(key=w.id.encode(), value=schemas.encode(pipeline.result(w)),
-                                     callback=ack_on_delivery(w))
+                                     callback=release_when_durable(w))
+
+    async def send_dead_letters(handled, msg) -> None:
+        for rejected, record in handled.rejected:
+            args = (rejected.reason, rejected.error, msg.topic, msg.partition, msg.offset, msg.key, record)
+            kwargs = {"max_bytes": settings.worker.max_dead_letter_bytes, "claim_check": claim_check}
+            if record is not None and len(record) * 4 // 3 + 2048 > settings.worker.max_dead_letter_bytes:
+                # the original goes to S3 (a blocking call): off the event loop
+                letter = await asyncio.get_running_loop().run_in_executor(
+                    loop_executor, functools.partial(dead_letter, *args, **kwargs))
+            else:
+                letter = dead_letter(*args, **kwargs)
+            await dlq_topic.send(key=msg.key, value=schemas.encode(letter),
+                                 callback=lambda _f, t=handled.token: t.release())
 
     @app.agent(logs_topic, concurrency=1)
     async def ingest(stream):
         async for event in stream.noack().events():
             msg = event.message
-            letter, closed = pipeline.handle(msg.value, msg.key, msg.topic, msg.partition, msg.offset,
-                                             msg.timestamp and int(msg.timestamp * 1000), event)
-            if letter is not None:
-                await dlq_topic.send(key=msg.key, value=schemas.encode(letter), callback=lambda _f, ev=event: ev.ack())
-            await publish(closed)
+            handled = pipeline.handle(msg.value, msg.key, msg.partition, msg.offset,
+                                      msg.timestamp and int(msg.timestamp * 1000), event)
+            await send_dead_letters(handled, msg)
+            await publish(handled.closed)
+            handled.token.release()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(_app, revoked, **_kw) -> None:
+        """Faust seeks every partition back to its committed offset after a rebalance: drop the
+        open windows (never acked, so their events come again) rather than count them twice."""
+        dropped = pipeline.windows.reset()
+        if dropped:
+            log.info("rebalance: %d open windows dropped; their events are read again", len(dropped))
 
     @app.timer(interval=max(0.2, settings.worker.idle_timeout_seconds / 5))
     async def close_idle_windows():
@@ -171,6 +230,19 @@ def _add_control_plane(app: faust.App, settings: Settings):
 
     @app.agent(control_topic, concurrency=1)
     async def control(stream):
+        # Commands processed before this start (by any worker, before any restart) are duplicates:
+        # read rca.control.events back first, off the event loop, so a captured command sent again
+        # is not run again.
+        try:
+            seen = await asyncio.get_running_loop().run_in_executor(
+                None, processed_command_ids, settings.kafka, settings.topics.control_events)
+            validator.remember(seen)
+            log.info("control agent: %d processed commands known from %s", len(seen),
+                     settings.topics.control_events)
+        except Exception as exc:  # noqa: BLE001 - the issued_at age check still bounds replays
+            log.warning("could not read processed commands from %s (%s); only commands younger than "
+                        "%g s can be replayed", settings.topics.control_events, exc,
+                        settings.control.max_command_age_seconds)
         async for event in stream.events():
             verdict = validator.check(event.message.value)
             cid = str((verdict.command or {}).get("command_id") or f"invalid-{event.message.offset}")

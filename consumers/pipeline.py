@@ -14,8 +14,9 @@ from typing import Any
 
 import schemas
 from config.settings import WorkerSettings
-from consumers.ingest import Rejected, dead_letter, decode_value
-from consumers.windowing import Window, WindowStore
+from consumers.envelope import split_records
+from consumers.ingest import Decoder, Rejected
+from consumers.windowing import DUPLICATE, Window, WindowStore
 from engine.baseline import MinedEvent, analyze_window
 from engine.sessions import event_session_key
 from engine.templates import TemplateMiner
@@ -40,6 +41,7 @@ class Counters:
     incidents_opened: int = 0          # incidents (correlated windows) opened / resolved by this worker
     incidents_resolved: int = 0
     analyzer_errors: int = 0
+    duplicates: int = 0                # re-delivered events already in a published window (acked, skipped)
     model_loads: int = 0               # bundles loaded and served (initial + hot reloads)
     model_refusals: int = 0            # bundles refused (verification, loading or self-check failed)
     model_loaded_at: float | None = None   # wall-clock time the served model was loaded
@@ -66,40 +68,96 @@ class Counters:
         return out
 
 
-class Pipeline:
-    """Per-worker state: the template miner, the open windows, the analyzer."""
+class AckToken:
+    """Acknowledges one input message once everything that depends on it is delivered.
 
-    def __init__(self, cfg: WorkerSettings) -> None:
+    A message may feed several windows (a batch envelope) and dead letters; each
+    holds the token and releases it when its result or letter was acknowledged
+    by the broker. The Faust event is acked when the last hold is released, so
+    an offset is committed only after every dependent output is durable.
+    """
+
+    __slots__ = ("event", "holds")
+
+    def __init__(self, event: Any) -> None:
+        self.event = event
+        self.holds = 1          # the handler's own hold, released when handle() returns
+
+    def hold(self) -> "AckToken":
+        self.holds += 1
+        return self
+
+    def release(self) -> None:
+        self.holds -= 1
+        if self.holds == 0 and self.event is not None:
+            self.event.ack()
+
+
+@dataclass(slots=True)
+class Handled:
+    """What one message gave: rejected records (each to become a dead letter) and closed windows."""
+
+    rejected: list[tuple[Rejected, bytes | None]]
+    closed: list[Window]
+    token: AckToken
+
+
+class Pipeline:
+    """Per-worker state: the decoder, the template miner, the open windows, the analyzer."""
+
+    def __init__(self, cfg: WorkerSettings, published=None) -> None:
         self.cfg = cfg
         self.analyzer: WindowAnalyzer = analyze_window
         self.analyzer_name = "baseline"
         self.model_version: str | None = None
+        self.decoder = Decoder(cfg)
         self.miner = TemplateMiner()
         self.windows = WindowStore(cfg.window_seconds, cfg.allowed_lateness_seconds, cfg.idle_timeout_seconds,
-                                   cfg.max_open_windows, cfg.max_events_per_window)
+                                   cfg.max_open_windows, cfg.max_events_per_window, published)
         self.counters = Counters()
 
-    def handle(self, value: bytes | None, key: bytes | None, topic: str, partition: int, offset: int,
-               timestamp_ms: int | None, token: Any, now: float | None = None) -> tuple[dict | None, list[Window]]:
-        """One message in; (dead letter or None, windows that closed) out."""
+    def handle(self, value: bytes | None, key: bytes | None, partition: int, offset: int,
+               timestamp_ms: int | None, event: Any = None, now: float | None = None) -> Handled:
+        """One message in (one record, or a batch envelope of records); rejected records and the
+        windows that closed out. Never raises: a record that fails unexpectedly is rejected as
+        `internal_error`, so no message can stop the stream."""
         self.counters.messages += 1
-        outcome = decode_value(value, self.cfg.max_message_bytes)
-        if isinstance(outcome, Rejected):
-            self.counters.dead_letters[outcome.reason] += 1
-            return dead_letter(outcome, topic, partition, offset, key, value), []
-        event = outcome
+        token = AckToken(event)
+        out = Handled([], [], token)
+        now = time.monotonic() if now is None else now
+        records = split_records(value) if value and value[:1] in b"{[" else None
+        for record in (value,) if records is None else records:
+            try:
+                self._record(record, key, partition, offset, timestamp_ms, token, now, out)
+            except Exception as exc:  # noqa: BLE001 - one bad record must not stop the stream
+                log.exception("internal error on a record at partition %d offset %d", partition, offset)
+                out.rejected.append((Rejected("internal_error", f"{type(exc).__name__}: {exc}"), record))
+        for rejected, _ in out.rejected:
+            self.counters.dead_letters[rejected.reason] += 1
+            token.hold()
+        return out
+
+    def _record(self, value: bytes | None, key: bytes | None, partition: int, offset: int,
+                timestamp_ms: int | None, token: AckToken, now: float, out: Handled) -> None:
+        decoded = self.decoder.decode(value, key)
+        if isinstance(decoded, Rejected):
+            out.rejected.append((decoded, value))
+            return
+        event = decoded
         self.counters.events += 1
         if event.timestamp is None:
-            # A line without a time of its own (unparsed) joins the stream's present: the newest
-            # event time seen, so it never drags the watermark to the broker's wall clock (which,
-            # on a replay of old logs, would make every later event late). Broker time only first.
-            seen = self.windows.max_event_time
+            # A line without a time of its own (unparsed) joins its partition's present: the newest
+            # event time seen there, so it never drags the watermark to the broker's wall clock
+            # (which, on a replay of old logs, would make every later event late).
+            seen = self.windows.stream_time(partition)
             event.timestamp = seen if seen != float("-inf") else (timestamp_ms or time.time() * 1000) / 1000.0
-        mined = self.miner.add(event.message)
-        item = MinedEvent.from_match(event, mined)
-        now = time.monotonic() if now is None else now
-        closed = self.windows.add(event_session_key(event), event.timestamp, item, token, now)
-        return None, closed
+        item = MinedEvent.from_match(event, self.miner.add(event.message))
+        closed = self.windows.add(event_session_key(event), event.timestamp, item, token, now, partition, offset)
+        if closed is DUPLICATE:
+            self.counters.duplicates += 1
+            return
+        token.hold()
+        out.closed.extend(closed)
 
     def swap_miner(self, miner: TemplateMiner) -> None:
         """Use a model's miner; events already in open windows are re-mined so ids match the model."""

@@ -39,3 +39,16 @@ def make_consumer(cfg: KafkaSettings, group_prefix: str, **overrides: object) ->
         **overrides,
     }
     return Consumer(conf)
+
+
+def topic_partitions(cfg: KafkaSettings, topic: str, timeout: float = 10.0) -> int | None:
+    """How many partitions `topic` has (None when it does not exist or the broker does not answer)."""
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        md = AdminClient({**cfg.confluent_config(), "logger": log}).list_topics(topic, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - the caller falls back to the configured count
+        log.warning("could not read the partitions of %s: %s", topic, exc)
+        return None
+    meta = md.topics.get(topic)
+    return len(meta.partitions) if meta is not None and meta.error is None and meta.partitions else None

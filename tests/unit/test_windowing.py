@@ -1,5 +1,7 @@
 """Event-time windows: watermark, lateness, idleness, capacity, ids."""
-from consumers.windowing import WindowStore, window_id
+import orjson
+
+from consumers.windowing import DUPLICATE, WindowStore, window_id
 from engine.sessions import session_key
 
 
@@ -88,9 +90,169 @@ def test_events_without_time_join_the_stream_present_not_the_wall_clock():
 
     line = "2019-08-01 10:00:00.000 1 INFO nova.compute.manager [-] Starting instance"
     p = Pipeline(WorkerSettings(window_seconds=60, allowed_lateness_seconds=5))
-    p.handle(line.encode(), None, "t", 0, 0, 1_800_000_000_000, token=0, now=0)
-    p.handle(b"this line has no oslo header", None, "t", 0, 1, 1_800_000_000_000, token=1, now=0)
+    p.handle(line.encode(), None, 0, 0, 1_800_000_000_000, now=0)
+    p.handle(b"this line has no oslo header", None, 0, 1, 1_800_000_000_000, now=0)
     later = line.replace("10:00:00", "10:00:30")
-    assert p.handle(later.encode(), None, "t", 0, 2, 1_800_000_000_000, token=2, now=0) == (None, [])
+    out = p.handle(later.encode(), None, 0, 2, 1_800_000_000_000, now=0)
+    assert (out.rejected, out.closed) == ([], [])
     assert p.windows.late_total == 0
-    assert p.windows.max_event_time < 1_600_000_000
+    assert p.windows.stream_time(0) < 1_600_000_000
+
+
+# -- partitions: each has its own stream time, so interleaving never changes a window -------
+
+def test_a_partition_behind_the_others_is_not_late():
+    s = store()
+    s.add("k", 1000.0, "p0", 1, now=0, partition=0)
+    s.add("k", 5.0, "p1", 2, now=0, partition=1)       # far behind partition 0: not late in its own partition
+    assert s.late_total == 0
+    assert s.watermark == 5.0 - 10.0                     # the minimum over partitions, for metrics
+    closed = s.close_all("shutdown")
+    assert sorted((w.partition, w.start) for w in closed) == [(0, 960.0), (1, 0.0)]
+    assert closed[0].id != closed[1].id
+
+
+def test_idle_timeout_closes_only_the_quiet_partition():
+    s = store()
+    s.add("k", 5.0, "a", 1, now=100.0, partition=0)
+    s.add("k", 5.0, "b", 2, now=104.0, partition=1)
+    closed = s.expire_idle(now=105.5)
+    assert [(w.partition, w.closed_by) for w in closed] == [(0, "idle")] and len(s) == 1
+
+
+def _windows_of(store_, arrivals):
+    out = []
+    for partition, offset, key, ts in arrivals:
+        out.extend(store_.add(key, ts, (partition, offset), (partition, offset), now=0, partition=partition,
+                              offset=offset))
+    out.extend(store_.close_all("shutdown"))
+    return {(w.id, tuple(w.items), w.late_count) for w in out}
+
+
+def _partitioned_streams(draw_events):
+    """Per-partition event lists (offset order) from a list of (partition, key, ts)."""
+    streams: dict[int, list] = {}
+    for partition, key, ts in draw_events:
+        streams.setdefault(partition, []).append((partition, len(streams.get(partition, [])), key, ts))
+    return streams
+
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+EVENTS = st.lists(st.tuples(st.integers(0, 3), st.sampled_from("abc"), st.floats(0, 240, allow_nan=False)),
+                  max_size=40)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(EVENTS, st.randoms(use_true_random=False))
+def test_backlog_interleaving_gives_the_same_windows_as_an_in_order_pass(events, rnd):
+    """A backlog read partition by partition, in any interleaving, equals one partition after
+    another: the windows (ids, contents in order, late counts) never depend on the interleaving."""
+    streams = _partitioned_streams(events)
+    in_order = [e for p in sorted(streams) for e in streams[p]]
+    cursors = {p: 0 for p in streams}
+    shuffled = []
+    while cursors:
+        p = rnd.choice(sorted(cursors))
+        shuffled.append(streams[p][cursors[p]])
+        cursors[p] += 1
+        if cursors[p] == len(streams[p]):
+            del cursors[p]
+    assert _windows_of(store(max_open=10_000), shuffled) == _windows_of(store(max_open=10_000), in_order)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(EVENTS, st.data())
+def test_after_a_crash_every_event_is_in_exactly_one_published_window(events, data):
+    """Crash at any point: windows published before it are remembered (the changelog-backed table);
+    Kafka re-delivers every offset after the last commit; in the end each (partition, offset) is in
+    exactly one published window, and no window id is published twice."""
+    streams = _partitioned_streams(events)
+    arrivals = [e for p in sorted(streams) for e in streams[p]]
+    published: dict[str, int] = {}
+    s1 = store(published=published)
+    crash_at = data.draw(st.integers(0, len(arrivals)))
+    first = []
+    for partition, offset, key, ts in arrivals[:crash_at]:
+        first.extend(s1.add(key, ts, (partition, offset), None, now=0, partition=partition, offset=offset))
+    for w in first:                       # these results were delivered before the crash
+        s1.mark_published(w)
+    # what Faust commits: per partition, offsets below the first one not in a published window
+    done = {(p, o) for w in first for p, o in w.items}
+    commit = {p: next((o for _, o, _, _ in streams[p] if (p, o) not in done), len(streams[p])) for p in streams}
+    s2 = store(published=published)
+    second = []
+    for partition, offset, key, ts in arrivals:
+        if offset >= commit[partition]:
+            r = s2.add(key, ts, (partition, offset), None, now=0, partition=partition, offset=offset)
+            if r is not DUPLICATE:
+                second.extend(r)
+    second.extend(s2.close_all("shutdown"))
+    all_windows = first + second
+    assert len({w.id for w in all_windows}) == len(all_windows)
+    seen = sorted(item for w in all_windows for item in w.items)
+    assert seen == sorted((p, o) for p, o, _, _ in arrivals)
+
+
+def test_a_redelivered_event_of_a_published_window_is_a_duplicate_not_a_new_window():
+    published: dict[str, int] = {}
+    s1 = store(published=published)
+    s1.add("a", 65.0, "a", None, now=0, offset=0)        # window [60,120), stays open
+    s1.add("b", 59.0, "b", None, now=0, offset=1)        # window [0,60)
+    (b,) = s1.add("c", 75.0, "c", None, now=0, offset=2)  # closes b's window only
+    s1.mark_published(b)
+    # crash: offset 0 was never acked, so Kafka re-delivers 0, 1 and 2
+    s2 = store(published=published)
+    assert s2.add("a", 65.0, "a", None, now=0, offset=0) == []
+    assert s2.add("b", 59.0, "b", None, now=0, offset=1) is DUPLICATE
+    s2.add("c", 75.0, "c", None, now=0, offset=2)
+    s2.add("b", 59.5, "b-new", None, now=0, offset=3)     # a new event of the published window: late
+    again = s2.close_all("shutdown")
+    assert b.id not in {w.id for w in again}
+    assert sorted(i for w in again for i in w.items) == ["a", "b-new", "c"]
+    assert s2.duplicates_total == 1 and s2.late_total == 1
+
+
+def test_pipeline_turns_an_unexpected_failure_into_an_internal_error_and_goes_on(monkeypatch):
+    from config.settings import WorkerSettings
+    from consumers.pipeline import Pipeline
+
+    p = Pipeline(WorkerSettings())
+    line = b"2019-08-01 10:00:00.000 1 INFO nova.compute.manager [-] Starting instance"
+    monkeypatch.setattr(p.miner, "add", lambda message: 1 / 0)
+    out = p.handle(line, None, 0, 7, None, now=0)
+    assert [(r.reason, raw) for r, raw in out.rejected] == [("internal_error", line)]
+    assert "ZeroDivisionError" in out.rejected[0][0].error
+    monkeypatch.undo()
+    assert p.handle(line, None, 0, 8, None, now=0).rejected == []
+    assert p.counters.dead_letters["internal_error"] == 1
+
+
+class _Event:
+    acked = 0
+
+    def ack(self):
+        self.acked += 1
+
+
+def test_a_message_is_acked_once_after_all_its_windows_and_letters_are_released():
+    from config.settings import WorkerSettings
+    from consumers.pipeline import Pipeline
+
+    p = Pipeline(WorkerSettings())
+    lines = [f"2019-08-01 10:00:0{i}.000 1 INFO nova.compute.manager [req-{i}] hello {i}" for i in range(3)]
+    envelope = orjson.dumps({"schema_version": 1, "records": lines + ["", "\x00"]})
+    ev = _Event()
+    out = p.handle(envelope, None, 0, 0, None, event=ev, now=0)
+    assert len(out.rejected) == 2
+    out.token.release()                                   # the handler's own hold
+    for _ in out.rejected:
+        assert ev.acked == 0
+        out.token.release()                               # a dead letter delivered
+    windows = p.windows.close_all("shutdown")
+    assert len(windows) == 3
+    for w in windows:
+        assert ev.acked == 0
+        for t in w.tokens:
+            t.release()
+    assert ev.acked == 1
