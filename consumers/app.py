@@ -20,7 +20,7 @@ import faust
 
 import schemas
 from config.settings import KafkaSettings, Settings
-from consumers import models
+from consumers import metrics, models
 from consumers.deadletters import S3ClaimCheck, dead_letter
 from consumers.control import DUPLICATE, CommandValidator, control_event, processed_command_ids
 from consumers.jobs import JobRunner
@@ -180,6 +180,7 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
             tracker.log_metrics({**snapshot, "open_windows": len(pipeline.windows),
                                  "late_events": pipeline.windows.late_total})
 
+    metrics.serve(app, pipeline, settings)   # Prometheus /metrics (RCA_WORKER_METRICS_HOST/PORT)
     return app
 
 
