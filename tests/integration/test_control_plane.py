@@ -18,6 +18,7 @@ from producers.publish import publish
 from consumers.windowing import window_id
 from engine.sessions import session_key
 from schemas import control as signing
+from schemas.log_event import format_timestamp
 from tests.integration.kafka_helpers import drain_until
 from tests.integration.test_worker_e2e import generated_events
 
@@ -99,7 +100,7 @@ def test_rejected_commands_start_no_training(stack, topics, start_worker):
     bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
     env = _control_env(stack, topics, f"test-reject-{uuid.uuid4().hex[:8]}", RCA_CONTROL_SECRET=SECRET)
     worker = start_worker(**env)
-    base = {"schema_version": 1, "command": "retrain", "issued_at": "2026-11-26T15:00:00Z",
+    base = {"schema_version": 1, "command": "retrain", "issued_at": format_timestamp(time.time()),
             "params": {"source": f"topic:{topics.logs}", "since": "1h"}}
     key = SECRET.encode()
     cases = {
@@ -152,3 +153,46 @@ def test_failing_training_reports_failed_and_leaves_production_alone(stack, topi
     assert "log events" in events[-1]["reason"]
     listing = _cli(env, "models", "list")
     assert "production" not in listing.stdout
+
+
+def test_replayed_signed_command_is_not_run_again_after_a_restart(stack, topics, start_worker):
+    """A captured signed command sent again after the worker restarted is ignored: the control
+    agent reads rca.control.events back at start (issue 10, item 4)."""
+    bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
+    env = _control_env(stack, topics, f"test-replay-{uuid.uuid4().hex[:8]}", RCA_CONTROL_SECRET=SECRET)
+    key = SECRET.encode()
+
+    def command(cid):
+        return signing.sign({"schema_version": 1, "command_id": cid, "command": "reload",
+                             "issued_at": format_timestamp(time.time()), "params": {}}, key)
+
+    def send(cmd):
+        p = Producer({"bootstrap.servers": bootstrap})
+        p.produce(topics.control, key=cmd["command_id"].encode(), value=orjson.dumps(cmd))
+        assert p.flush(10) == 0
+
+    def alive(w):
+        return lambda: w.proc.poll() is None or pytest.fail(w.log_text()[-3000:])
+
+    captured = command(f"cmd-replay-{uuid.uuid4().hex[:8]}")
+    first = start_worker(**env)
+    send(captured)
+    _events_of(bootstrap, topics.control_events, captured["command_id"], lambda e: e["event"] == "accepted",
+               timeout=120, on_poll=alive(first))
+    first.stop()
+
+    second = start_worker(**env)
+    deadline = time.monotonic() + 120
+    while "processed commands known" not in second.log_text():
+        assert time.monotonic() < deadline, second.log_text()[-3000:]
+        alive(second)()
+        time.sleep(0.5)
+    send(captured)                                   # the replay
+    fresh = command(f"cmd-fresh-{uuid.uuid4().hex[:8]}")
+    send(fresh)                                      # same partition, after the replay
+    _events_of(bootstrap, topics.control_events, fresh["command_id"], lambda e: e["event"] == "accepted",
+               timeout=120, on_poll=alive(second))
+    msgs = drain_until(bootstrap, topics.control_events, lambda ms: False, timeout=3)
+    replayed = [m["value"] for m in msgs if m["key"] == captured["command_id"].encode()]
+    assert [e["event"] for e in replayed] == ["accepted"], replayed
+    assert f"ignoring duplicate control command {captured['command_id']}" in second.log_text()

@@ -62,3 +62,38 @@ def test_signature_required_when_a_secret_is_configured():
     tampered["params"]["epochs"] = 40
     assert "invalid signature" in check(v, tampered).reason
     assert check(v, signing.sign(cmd("cmd-signed-01"), b"s3cret-s3cret-s3cret")).accepted
+
+
+@pytest.mark.parametrize("issued_at,accepted,reason", [
+    ("2027-01-15T07:55:01Z", True, None),             # 299 s old
+    ("2027-01-15T08:01:00Z", True, None),             # 60 s ahead: clock skew allowed
+    ("2027-01-15T07:54:59Z", False, "s old, more than the 300 s allowed"),
+    ("2026-11-26T15:00:00Z", False, "s old"),
+    ("2027-01-15T08:01:01Z", False, "in the future"),
+    ("9999-12-31T23:59:59Z", False, "in the future"),
+    ("yesterday", False, "not an ISO 8601 time"),
+    ("+10000-01-01T00:00:00", False, "not an ISO 8601 time"),
+])
+def test_issued_at_must_be_recent(issued_at, accepted, reason):
+    verdict = check(CommandValidator(ControlSettings()), {**cmd(), "issued_at": issued_at})
+    assert verdict.accepted is accepted
+    assert accepted or reason in verdict.reason
+
+
+def test_command_age_is_configurable_and_signed():
+    v = CommandValidator(ControlSettings(max_command_age_seconds=3600, max_command_future_seconds=0,
+                                         secret="s3cret-s3cret-s3cret"))
+    signed = signing.sign({**cmd("cmd-old-000001"), "issued_at": "2027-01-15T07:10:00Z"}, b"s3cret-s3cret-s3cret")
+    assert check(v, signed).accepted
+    refreshed = {**signed, "command_id": "cmd-old-000002", "issued_at": "2027-01-15T08:00:00Z"}
+    assert "invalid signature" in check(v, refreshed).reason   # issued_at is covered by the signature
+    ahead = signing.sign({**cmd("cmd-ahead-0001"), "issued_at": "2027-01-15T08:00:01Z"}, b"s3cret-s3cret-s3cret")
+    assert "in the future" in check(v, ahead).reason
+
+
+def test_remembered_ids_are_duplicates_before_any_other_check():
+    v = CommandValidator(ControlSettings())
+    v.remember(["cmd-0000000001", "cmd-0000000002"])
+    assert check(v, cmd()).reason == DUPLICATE
+    assert check(v, {**cmd("cmd-0000000002"), "issued_at": "2020-01-01T00:00:00Z"}).reason == DUPLICATE
+    assert check(v, cmd("cmd-0000000003")).accepted
