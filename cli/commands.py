@@ -62,6 +62,9 @@ def add_publish(sub) -> None:
     p.add_argument("--follow", action="store_true", help="keep reading files as they grow")
     p.add_argument("--rate", type=float, default=None, help="at most N events per second")
     p.add_argument("--topic", default=None, help="topic (default: RCA_TOPIC_LOGS or openstack.logs)")
+    p.add_argument("--batch", type=int, default=1, metavar="N",
+                   help="records per message: N > 1 sends batch envelopes (schemas/log_batch.schema.json) of up "
+                        "to N records of one key (default 1: one record per message)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_publish)
 
@@ -71,11 +74,14 @@ def cmd_publish(args) -> int:
 
     if args.rate is not None and args.rate <= 0:
         raise ValueError("--rate must be positive")
+    if args.batch < 1:
+        raise ValueError("--batch must be at least 1")
     settings = get_settings()
     topic = args.topic or settings.topics.logs
     report = publish(events_from_paths(args.paths, follow=args.follow), settings.kafka, topic,
-                     rate=args.rate, progress=not args.no_progress)
-    _out(f"published {report.delivered} of {report.events} events to {topic}")
+                     rate=args.rate, progress=not args.no_progress, batch=args.batch)
+    _out(f"published {report.delivered} of {report.events} events to {topic}"
+         + (f" in {report.messages} messages" if args.batch > 1 else ""))
     if report.failed:
         print(f"rca publish: error: {report.failed} deliveries failed: {'; '.join(report.errors)}", file=sys.stderr)
         return 1

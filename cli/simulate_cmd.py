@@ -53,6 +53,9 @@ def add_simulate(sub) -> None:
                         "faulty round_1 and a healthy round_2, plus labels.tsv (for rca eval)")
     p.add_argument("--kafka", action="store_true", help="publish the parsed events to Kafka (RCA_KAFKA_* settings)")
     p.add_argument("--topic", default=None, help="topic for --kafka (default: RCA_TOPIC_LOGS or openstack.logs)")
+    p.add_argument("--batch", type=int, default=1, metavar="N",
+                   help="with --kafka: records per message; N > 1 sends batch envelopes "
+                        "(schemas/log_batch.schema.json) of up to N records (default 1: one per message)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar (--kafka)")
     p.add_argument("--list-faults", action="store_true", help="list the fault catalogue and exit")
     p.set_defaults(func=cmd_simulate)
@@ -77,6 +80,10 @@ def cmd_simulate(args) -> int:
         raise ValueError("--out DIR is required (or --kafka to publish)")
     if args.topic and not args.kafka:
         raise ValueError("--topic only applies with --kafka")
+    if args.batch != 1 and not args.kafka:
+        raise ValueError("--batch only applies with --kafka")
+    if args.batch < 1:
+        raise ValueError("--batch must be at least 1")
     faults = parse_faults(args.faults) if args.faults is not None else None
     if not args.kafka:
         result = simulate(args.out, hosts=args.hosts, minutes=args.minutes, seed=args.seed, faults=faults,
@@ -90,12 +97,14 @@ def cmd_simulate(args) -> int:
     sim = Simulation(args.hosts, args.minutes, args.seed, faults, args.rate, args.start)
     settings = get_settings()
     topic = args.topic or settings.topics.logs
-    report = publish(simulated_events(sim, args.out), settings.kafka, topic, progress=not args.no_progress)
+    report = publish(simulated_events(sim, args.out), settings.kafka, topic, progress=not args.no_progress,
+                     batch=args.batch)
     result = sim.result(args.out)
     if args.out is not None:
         result.ground_truth = write_ground_truth(args.out, result)
     _summary(result)
     _out(f"published {report.delivered}/{report.events} events to {topic}"
+         + (f" in {report.messages} messages" if args.batch > 1 else "")
          + (f" ({report.failed} failed: {'; '.join(report.errors or [])})" if report.failed else ""))
     return 0 if report.failed == 0 else 1
 
