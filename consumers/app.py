@@ -198,10 +198,22 @@ def _follow_production(app: faust.App, settings: Settings, pipeline: Pipeline, s
             backend = Backend.from_env()
         return models.refresh(serving, model_ref, backend)
 
+    outage_since: float | None = None   # the tracking server (or S3) stopped answering: one warning, one info
+
     @app.timer(interval=settings.worker.model_poll_seconds)
     async def follow_production():
-        nonlocal reported_error
+        nonlocal reported_error, outage_since
         changed, error = await asyncio.get_running_loop().run_in_executor(None, refresh)
+        if models.is_outage(error):
+            if outage_since is None:
+                outage_since = time.monotonic()
+                log.warning("model registry unreachable (%s); keeping model %s, retrying every %g s",
+                            error.splitlines()[0][:300], serving.version, settings.worker.model_poll_seconds)
+            return
+        if outage_since is not None:
+            log.info("model registry reachable again after %.0f s; following production (model %s)",
+                     time.monotonic() - outage_since, serving.version)
+            outage_since = None
         if changed:
             models.apply(pipeline, serving)
             if tracker is not None:

@@ -50,15 +50,32 @@ def apply(pipeline: Pipeline, serving: Serving) -> None:
 
 
 def initial(ref: str | None) -> Serving:
-    from tracking.api import load_model
+    """What to serve at start: the verified production bundle; if it is refused (tampered, unsigned,
+    unloadable, failing its self-check), the last verified cached copy, said in the log; else the
+    baseline."""
+    from tracking.api import load_last_verified, load_model
 
     try:
         loaded = load_model(ref)
         return Serving(loaded, checked_scorer(loaded))
     except Exception as exc:  # noqa: BLE001 - serve the baseline rather than nothing
-        log.warning("no model to serve (%s); using the baseline analyzer until one is promoted",
-                    str(exc).splitlines()[0][:300])
-        return Serving()
+        reason = _first_line(exc)
+    if is_bundle_problem(reason):
+        try:
+            cached = load_last_verified(ref)
+            serving = Serving(cached, checked_scorer(cached))
+            log.warning("model %s refused (%s); serving the last verified cached copy, %s",
+                        ref or "production", reason, cached.describe())
+            return serving
+        except Exception as exc:  # noqa: BLE001
+            reason = f"{reason}; no verified cached copy ({_first_line(exc)})"
+    log.warning("no model to serve (%s); using the baseline analyzer until one is promoted", reason)
+    return Serving()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:300]
 
 
 def refresh(serving: Serving, ref: str | None, backend=None) -> tuple[bool, str | None]:
@@ -72,11 +89,11 @@ def refresh(serving: Serving, ref: str | None, backend=None) -> tuple[bool, str 
     if changed:
         try:
             scorer = checked_scorer(new)
-        except Exception as exc:  # noqa: BLE001 - keep serving what we have
-            error = f"model {new.describe()} failed its self-check: {exc}"
-            log.error("%s; keeping %s", error, serving.version)
-            return False, error
+        except Exception as exc:  # noqa: BLE001 - keep serving what we have (the caller reports it once)
+            return False, f"model {new.describe()} failed its self-check: {_first_line(exc)}"
         serving.loaded, serving.scorer = new, scorer
+    elif new is not None and new is not serving.loaded:
+        serving.loaded = new   # the same bytes from the registry now (not the cache): stop re-reading it
     return changed, error
 
 
@@ -87,3 +104,10 @@ def is_bundle_problem(error: str) -> bool:
     """True when a production bundle exists but was refused (tampered, unsigned, failed its
     self-check, unreadable) -- worth an event; False when there is simply none yet."""
     return not any(phrase in error for phrase in _NOTHING_TO_LOAD)
+
+
+def is_outage(error: str | None) -> bool:
+    """True when the tracking server or S3 did not answer (log once, not per poll)."""
+    from tracking.api import is_outage as outage
+
+    return outage(error)

@@ -9,6 +9,9 @@
 - ``load_model`` / ``reload_model``: the verified production bundle (or any
   alias, version, folder or path); on an outage the last verified cached
   copy; on a failed reload the caller keeps the model it had.
+- ``load_last_verified``: that cached copy on its own (a worker whose
+  production bundle is refused at start serves it); ``is_outage`` tells an
+  unreachable server from a refused bundle.
 """
 from __future__ import annotations
 
@@ -224,18 +227,47 @@ def _load(backend: Backend, ref: str | int | None, use_cache: bool, registry: Re
                            version=version, from_cache=True)
 
 
+_OUTAGE_WORDS = ("unreachable", "connection", "timed out", "timeout", "max retries", "endpoint", "s3:")
+
+
 def _looks_like_outage(exc: BaseException) -> bool:
+    if isinstance(exc, BundleVerificationError):
+        return False
     if isinstance(exc, (RegistryUnavailable, OSError)):
         return True
     text = f"{exc} {exc.__cause__ or ''}".lower()
-    return any(w in text for w in ("unreachable", "connection", "timed out", "timeout", "max retries",
-                                   "endpoint", "s3:"))
+    return any(w in text for w in _OUTAGE_WORDS)
+
+
+def is_outage(error: str | BaseException | None) -> bool:
+    """True when a load or reload failed because the tracking server or S3 did not answer (not
+    because a bundle was refused or is missing): worth one warning, not an error per poll."""
+    if error is None:
+        return False
+    if isinstance(error, BaseException):
+        return _looks_like_outage(error)
+    text = error.lower()
+    return "refusing" not in text and any(w in text for w in _OUTAGE_WORDS)
+
+
+def load_last_verified(ref: str | int | None = None, *, backend: Backend | None = None) -> LoadedModel:
+    """The last verified cached copy of ``ref`` (an alias or version; default production), verified
+    again from the cache: what a worker serves when the registry's bundle is refused. Raises
+    RuntimeError when there is none (or ``ref`` is a location, which has no cached copy)."""
+    ref = PRODUCTION if ref is None else ref
+    if isinstance(ref, str) and _is_location(ref):
+        raise RuntimeError(f"{ref} is a location: it has no cached copy")
+    registry = Registry(backend or Backend.from_env())
+    bundle, version, manifest = registry.load_cached(ref)
+    return LoadedModel(bundle=bundle, source=str(registry._cache_root() / f"v{version}"), manifest=manifest,
+                       version=version, from_cache=True)
 
 
 def reload_model(current: LoadedModel | None, ref: str | int | None = None, *,
                  backend: Backend | None = None) -> tuple[LoadedModel | None, str | None]:
     """(model to serve, error). Same version as ``current``: no reload. Any failure (tampered bundle,
-    outage, missing alias) keeps ``current`` and returns the reason, logged as an error."""
+    outage, missing alias) keeps ``current`` and returns the reason; the caller reports it (once: a
+    worker polls every few seconds), see ``is_outage``."""
     backend = backend or Backend.from_env()
     try:
         registry = info = None
@@ -247,7 +279,7 @@ def reload_model(current: LoadedModel | None, ref: str | int | None = None, *,
         new = _load(backend, ref, use_cache=current is None, registry=registry, info=info)
     except Exception as exc:  # noqa: BLE001 - keep serving what we have
         kept = current.describe() if current else "no model"
-        log.error("model reload refused: %s; keeping %s", exc, kept)
+        log.debug("model reload refused: %s; keeping %s", exc, kept)
         return current, str(exc)
     if current is None or new.sha256 != current.sha256:
         log.info("serving model %s", new.describe())
@@ -255,4 +287,4 @@ def reload_model(current: LoadedModel | None, ref: str | int | None = None, *,
 
 
 __all__ = ["TrainingRecord", "LoadedModel", "track_training", "analysis_run", "worker_run", "load_model",
-           "reload_model", "mlflow_enabled", "BundleVerificationError"]
+           "reload_model", "load_last_verified", "is_outage", "mlflow_enabled", "BundleVerificationError"]

@@ -205,11 +205,11 @@ class Registry:
                                               description=f"run {run_name}; bundle at {source}",
                                               await_creation_for=0)
         version = int(mv.version)
-        for alias in aliases:
-            self.promote(version, alias)
+        for alias in aliases:   # the bundle was just written and signed here: no need to read it back
+            self.promote(version, alias, verify=False)
         if production_if_none and PRODUCTION not in self._aliases():
             log.info("no production version of %s yet: version %d becomes production", self.name, version)
-            self.promote(version, PRODUCTION)
+            self.promote(version, PRODUCTION, verify=False)
         log.info("registered %s version %d (source %s)", self.name, version, source)
         return self.get(version)
 
@@ -224,13 +224,20 @@ class Registry:
         self.client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history[-HISTORY_MAX:]))
 
     @_user_errors
-    def promote(self, ref: str | int, alias: str | None = PRODUCTION, stage: str | None = None) -> VersionInfo:
-        """Point ``alias`` (or the alias a stage maps to) at a version; archived versions are unarchived."""
+    def promote(self, ref: str | int, alias: str | None = PRODUCTION, stage: str | None = None,
+                verify: bool = True) -> VersionInfo:
+        """Point ``alias`` (or the alias a stage maps to) at a version; archived versions are unarchived.
+
+        The version's bundle is verified first (sha256 and HMAC signature, as the loader does, nothing
+        unpickled): a bundle every worker would refuse is never promoted (BundleVerificationError).
+        ``verify=False`` only where the bundle was just written and signed by this process."""
         target = alias_for(alias, stage)
         if target == "archived":
             return self.archive(ref)
         version = self.resolve(ref)
         mv = self.client.get_model_version(self.name, str(version))     # must exist
+        if verify:
+            self.verify(version)
         if (mv.tags or {}).get(ARCHIVED_TAG) == "true":
             log.info("unarchiving %s version %d", self.name, version)
             self.client.delete_model_version_tag(self.name, str(version), ARCHIVED_TAG)
@@ -306,6 +313,17 @@ class Registry:
     def _read_verified(self, info: VersionInfo) -> tuple[bytes, dict[str, Any]]:
         store, key = split_url(info.source, self.backend.s3)
         return bundle_io.read_verified(store, key, self.backend.signing_key())
+
+    @_user_errors
+    def verify(self, ref: str | int) -> VersionInfo:
+        """Check a version's bundle (sha256 + HMAC, nothing unpickled); BundleVerificationError if refused."""
+        info = self.get(ref)
+        try:
+            self._read_verified(info)
+        except BundleVerificationError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise BundleVerificationError(f"version {info.version} of {self.name} refused: {first}") from exc
+        return info
 
     @_user_errors
     def manifest(self, ref: str | int) -> dict[str, Any]:

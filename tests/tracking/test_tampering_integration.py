@@ -57,7 +57,10 @@ def test_one_changed_byte_in_s3_is_refused_and_nothing_is_unpickled(trained, s3,
     data = bytearray(s3.get_object(Bucket=BUCKET, Key=pkl_key)["Body"].read())
     data[len(data) // 2] ^= 0x01
     s3.put_object(Bucket=BUCKET, Key=pkl_key, Body=bytes(data))
-    Registry().promote(rec2.version)          # the tampered version is now production
+    with pytest.raises(BundleVerificationError, match=f"version {rec2.version} .* refused"):
+        Registry().promote(rec2.version)      # `rca models promote` verifies first
+    assert Registry().get("production").version == good.version
+    Registry().promote(rec2.version, verify=False)   # someone with registry access moves the alias anyway
     calls = forbid_unpickling(monkeypatch)
 
     with pytest.raises(BundleVerificationError, match="sha256 .* does not match"):
@@ -105,3 +108,38 @@ def test_missing_manifest_is_refused(trained, s3, no_unpickling):
     with pytest.raises(BundleVerificationError, match="manifest.json is missing"):
         api.load_model()
     assert no_unpickling == []
+
+
+def test_promote_refuses_a_tampered_bundle_and_leaves_the_alias(trained, s3, capsys):
+    """`rca models promote` verifies sha256 + HMAC like the loader before moving the alias."""
+    rec, good = trained
+    rec2 = api.track_training(tiny_bundle("next"), metrics={"f1": 0.9})
+    pkl_key, _ = _keys(rec2)
+    data = bytearray(s3.get_object(Bucket=BUCKET, Key=pkl_key)["Body"].read())
+    data[-1] ^= 0x01
+    s3.put_object(Bucket=BUCKET, Key=pkl_key, Body=bytes(data))
+    with pytest.raises(BundleVerificationError) as refused:
+        rca_models("promote", str(rec2.version))
+    assert "\n" not in str(refused.value) and "refused" in str(refused.value)
+    with pytest.raises(BundleVerificationError):
+        rca_models("promote", str(rec2.version), "--alias", "challenger")
+    assert Registry().get("production").version == rec.version
+    rec3 = api.track_training(tiny_bundle("third"), metrics={"f1": 0.95})
+    assert rca_models("promote", str(rec3.version)) == 0          # a sound bundle moves
+    assert Registry().get("production").version == rec3.version
+    assert "is now production" in capsys.readouterr().out
+
+
+def test_a_refused_production_at_start_serves_the_last_verified_cached_copy(trained, s3, monkeypatch):
+    rec, good = trained                                   # production v1 was loaded, so cached
+    rec2 = api.track_training(tiny_bundle("next"), metrics={"f1": 0.9})
+    pkl_key, _ = _keys(rec2)
+    s3.put_object(Bucket=BUCKET, Key=pkl_key, Body=b"not the signed pickle")
+    Registry().promote(rec2.version, verify=False)
+    with pytest.raises(BundleVerificationError):
+        api.load_model()
+    cached = api.load_last_verified()
+    assert cached.from_cache and cached.version == good.version and cached.sha256 == good.sha256
+    assert cached.bundle.metadata["tag"] == "good"
+    kept, error = api.reload_model(cached)               # the worker's poll: refused, cached copy kept
+    assert kept is cached and not api.is_outage(error)
