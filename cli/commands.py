@@ -115,32 +115,164 @@ def cmd_worker(args) -> int:
     return 0
 
 
-# -- results ---------------------------------------------------------------
+# -- results and incidents -------------------------------------------------
 def add_results(sub) -> None:
-    p = sub.add_parser("results", help="read RCA results from rca.results")
+    p = sub.add_parser("results", help="read RCA results (one per window) from rca.results",
+                       description="A table of the newest window results (or JSON lines); incidents, which "
+                                   "group windows, are in `rca incidents`.")
     p.add_argument("--follow", action="store_true", help="keep waiting for new results")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     p.add_argument("--since", default=None, help="only results produced after T (e.g. 1h, 2026-11-26T15:00Z)")
     p.add_argument("--incidents", action="store_true", help="only windows judged to be incidents")
+    _add_limit_flags(p, "results")
     p.set_defaults(func=cmd_results)
 
 
+def _add_limit_flags(p, what: str) -> None:
+    p.add_argument("-n", "--last", type=int, default=20, metavar="N", help=f"show the newest N {what} (default 20)")
+    p.add_argument("--all", action="store_true", help=f"show every {what[:-1]}")
+
+
+def _limit(args) -> int | None:
+    if args.last <= 0:
+        raise ValueError("--last must be positive")
+    return None if args.all else args.last
+
+
 def cmd_results(args) -> int:
+    from collections import deque
+
     from config.timeparse import parse_time
-    from consumers.results import HEADER, format_row, read_results
+    from consumers.results import CAUGHT_UP, read_topic
+
+    from cli.output import Column, Table
 
     settings = get_settings()
     since_ms = int(parse_time(args.since) * 1000) if args.since else None
-    if not args.json:
-        _out(HEADER)
-    count = 0
-    for r in read_results(settings.kafka, settings.topics.results, follow=args.follow, since_ms=since_ms):
+    table = Table([Column("window start", 19), Column("session key", 24), Column("events", 6, ">"),
+                   Column("status", 8), Column("score", 5, ">"), Column("top root cause", 30, flexible=True)])
+
+    def show(r: dict) -> None:
+        if args.json:
+            _out(json.dumps(r))
+            return
+        incident = bool(r.get("is_incident"))
+        _out(table.row([r["window_start"][:19].replace("T", " "), r["session_key"], str(r["event_count"]),
+                        "INCIDENT" if incident else "ok", f"{r['anomaly_score']:.2f}", _cause(r)],
+                       [None, None, None, "red" if incident else "green", None, None]))
+
+    limit = _limit(args)
+    backlog: deque = deque(maxlen=limit)
+    total = 0
+    for r in read_topic(settings.kafka, settings.topics.results, follow=args.follow, since_ms=since_ms,
+                        group_prefix="rca-results-reader"):
+        if r is CAUGHT_UP:
+            _print_backlog(args, table, backlog, total, "results", show)
+            backlog = None
+            continue
         if args.incidents and not r.get("is_incident"):
             continue
-        count += 1
-        _out(json.dumps(r) if args.json else format_row(r))
+        total += 1
+        show(r) if backlog is None else backlog.append(r)
+    if backlog is not None:
+        _print_backlog(args, table, backlog, total, "results", show)
+    return 0
+
+
+def _print_backlog(args, table, backlog, total: int, what: str, show) -> None:
     if not args.json:
-        _out(f"{count} results")
+        _out(table.header())
+    for item in backlog:
+        show(item)
+    if not args.json:
+        shown = f"the newest {len(backlog)} of {total} {what} (--all for every one)" if len(backlog) < total \
+            else f"{total} {what}"
+        _out(shown + (", following…" if args.follow else ""))
+
+
+def _cause(item: dict) -> str:
+    from consumers.results import top_cause
+
+    return top_cause(item)
+
+
+def add_incidents(sub) -> None:
+    p = sub.add_parser("incidents", help="read incidents (correlated windows) from rca.incidents",
+                       description="The latest state of each incident: id, state, first seen, top root cause, "
+                                   "services, windows. --follow prints every change as it comes.")
+    p.add_argument("--follow", action="store_true", help="keep printing incidents as they open, change, resolve")
+    p.add_argument("--json", action="store_true", help="print JSON lines (the incident messages) instead of a table")
+    p.add_argument("--open", action="store_true", help="only incidents not yet resolved")
+    _add_limit_flags(p, "incidents")
+    p.set_defaults(func=cmd_incidents)
+
+
+STATE_COLOURS = {"open": "red", "updated": "yellow", "resolved": "green"}
+
+
+def cmd_incidents(args) -> int:
+    from consumers.results import CAUGHT_UP, IncidentBook, read_topic
+
+    from cli.output import Column, Table
+
+    settings = get_settings()
+    limit = _limit(args)
+    book = IncidentBook(recent=10**9)
+    table = Table([Column("incident", 28), Column("state", 8), Column("first seen", 19),
+                   Column("top root cause", 30, flexible=True), Column("services", 24), Column("windows", 7, ">")])
+
+    def show(i: dict) -> None:
+        if args.json:
+            _out(json.dumps(i))
+            return
+        _out(table.row([i["incident_id"], i["state"], i["first_seen"][:19].replace("T", " "), _cause(i),
+                        ",".join(i.get("services") or []) or "-", str(i.get("window_count", 0))],
+                       [None, STATE_COLOURS.get(i["state"]), None, None, None, None]))
+
+    def keep(i: dict) -> bool:
+        return not args.open or i.get("state") != "resolved"
+
+    caught_up = False
+    for item in read_topic(settings.kafka, settings.topics.incidents, follow=args.follow,
+                           group_prefix="rca-incidents-reader"):
+        if item is CAUGHT_UP:
+            caught_up = True
+            latest = _oldest_first(book, keep)
+            _print_backlog(args, table, latest[-limit:] if limit else latest, len(latest), "incidents", show)
+            continue
+        if book.add(item) and caught_up and keep(item):
+            show(item)
+    if not caught_up:
+        latest = _oldest_first(book, keep)
+        _print_backlog(args, table, latest[-limit:] if limit else latest, len(latest), "incidents", show)
+    return 0
+
+
+def _oldest_first(book, keep) -> list[dict]:
+    return sorted((i for i in book.incidents.values() if keep(i)), key=lambda i: i.get("first_seen") or "")
+
+
+def add_ui(sub) -> None:
+    p = sub.add_parser("ui", help="serve the live incident page (http://127.0.0.1:8765/ by default)",
+                       description="A web page of open and recent incidents (rca.incidents) with their ranked "
+                                   "root causes, evidence and timelines, and the workers' health (their /metrics). "
+                                   "Loopback only by default: put a reverse proxy with authentication in front "
+                                   "to share it (README).")
+    p.add_argument("--host", default=None, help="address to listen on (default RCA_UI_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default RCA_UI_PORT or 8765)")
+    p.add_argument("--metrics-url", action="append", default=None, metavar="URL",
+                   help="a worker's /metrics URL for the health strip (repeatable; default RCA_UI_METRICS_URLS)")
+    p.set_defaults(func=cmd_ui)
+
+
+def cmd_ui(args) -> int:
+    from consumers.ui.server import run
+
+    settings = get_settings()
+    host = args.host or settings.ui.host
+    port = settings.ui.port if args.port is None else args.port
+    _out(f"incident page on http://{host}:{port}/ (reading {settings.topics.incidents}); Ctrl-C stops it")
+    run(settings, host, port, metrics_urls=args.metrics_url)
     return 0
 
 
@@ -148,9 +280,33 @@ def cmd_results(args) -> int:
 def add_bench(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks that print figures (no asserts)")
     bsub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    e2e = bsub.add_parser("e2e", help="publish N events through a worker on the real broker")
-    e2e.add_argument("--events", type=int, default=20_000)
-    e2e.add_argument("--window", type=float, default=10.0, help="window size (s) for the run")
+    e2e = bsub.add_parser(
+        "e2e", help="the worker beside a bare consumer and a bare Faust agent on one broker and topic",
+        description="In one run on the same broker and input topic: a bare confluent-kafka consumer, a bare Faust "
+                    "agent, the worker with the baseline analyzer, the worker serving a model (trained on the input "
+                    "unless --model), its backlog and steady-stream latency, batched messages, and --workers N "
+                    "in one group. Figures only, no asserts.")
+    e2e.add_argument("--events", type=int, default=20_000, help="messages of input (default 20000; with --logs: "
+                                                                "at most this many, 0 for all)")
+    e2e.add_argument("--logs", nargs="+", default=None, metavar="PATH",
+                     help="replay these OpenStack log files/folders instead of the simulator")
+    e2e.add_argument("--format", choices=["mixed", "raw", "json"], default="mixed",
+                     help="how sources ship: raw lines, JSON log events, or half of the sources each (default)")
+    e2e.add_argument("--window", type=float, default=10.0, help="window size (s) for the run (default 10)")
+    e2e.add_argument("--lateness", type=float, default=2.0, help="allowed lateness (s) (default 2)")
+    e2e.add_argument("--idle-timeout", type=float, default=1.0, help="idle timeout (s) (default 1)")
+    e2e.add_argument("--partitions", type=int, default=6, help="partitions of the input topic (default 6)")
+    e2e.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="also run N model-serving workers in one consumer group (total and per-worker rates)")
+    e2e.add_argument("--batch", type=int, default=100, metavar="N", help="records per envelope (default 100)")
+    e2e.add_argument("--model", default=None, metavar="REF", help="serve this model (default: train one on the input)")
+    e2e.add_argument("--epochs", type=int, default=1, help="epochs when training on the input (default 1)")
+    e2e.add_argument("--steady-seconds", type=float, default=30.0, help="length of the steady stream (default 30)")
+    e2e.add_argument("--profile", default=None, metavar="OUT.svg",
+                     help="py-spy the model-serving worker during its backlog: flame graph (.svg) or speedscope "
+                          "(.json) at OUT, raw stacks beside it, top frames in the figures (pip install .[bench])")
+    e2e.add_argument("--timeout", type=float, default=900.0, help="give up on a phase after N s (default 900)")
+    e2e.add_argument("--json", action="store_true", help="print the summary as JSON")
     e2e.set_defaults(func=cmd_bench_e2e)
     parse = bsub.add_parser("parse", help="parse + template mining lines/s on one core")
     parse.add_argument("files", nargs="*", metavar="FILE", help="log files (default: the Loghub sample)")
@@ -170,11 +326,22 @@ def add_bench(sub) -> None:
 
 
 def cmd_bench_e2e(args) -> int:
-    from cli.bench_e2e import run
+    from cli.bench_e2e import run, summary_lines
 
-    if args.events <= 0:
+    if args.events < 0 or (args.events == 0 and not args.logs):
         raise ValueError("--events must be positive")
-    _out(json.dumps(run(args.events, window=args.window), indent=2))
+    for name in ("workers", "batch", "partitions", "epochs"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1")
+    summary = run(events=args.events, logs=args.logs, fmt=args.format, window=args.window, lateness=args.lateness,
+                  idle=args.idle_timeout, partitions=args.partitions, workers=args.workers, batch=args.batch,
+                  model=args.model, epochs=args.epochs, steady_seconds=args.steady_seconds, profile=args.profile,
+                  timeout=args.timeout, say=lambda text: print(f"bench e2e: {text}", file=sys.stderr, flush=True))
+    if args.json:
+        _out(json.dumps(summary, indent=2))
+    else:
+        for line in summary_lines(summary):
+            _out(line)
     return 0
 
 
@@ -278,5 +445,5 @@ def cmd_retrain(args) -> int:
     return 0 if final and final["event"] == "finished" else 1
 
 
-REGISTRY = [add_stack, add_config, add_publish, add_worker, add_results, add_simulate, *ENGINE, add_models,
-            add_retrain, add_bench]
+REGISTRY = [add_stack, add_config, add_publish, add_worker, add_results, add_incidents, add_ui, add_simulate,
+            *ENGINE, add_models, add_retrain, add_bench]

@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:   # `rca results | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except commands.USER_ERRORS as exc:
         print(f"rca {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,1 @@
+"""`rca ui`: the live incident page (consumers/ui/server.py, static/index.html)."""

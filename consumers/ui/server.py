@@ -1,0 +1,208 @@
+"""`rca ui`: the live incident page.
+
+FastAPI + uvicorn, one static HTML page (no build step) and server-sent events:
+- two reader threads (confluent-kafka) fold rca.incidents (latest revision per
+  incident) and rca.results (windows that joined an incident, for timelines)
+  into an IncidentBook;
+- a third thread scrapes the workers' /metrics for the health strip;
+- GET /api/state is the whole picture as JSON, GET /api/events streams it
+  again (SSE) whenever it changes, GET /healthz answers ok.
+
+All URLs the page uses are relative, so it works behind a reverse proxy under
+a path prefix (README: "The incident page").
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import urllib.request
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import orjson
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from config.settings import Settings
+from consumers.results import CAUGHT_UP, IncidentBook, read_topic
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+METRICS_EVERY = 2.0     # seconds between scrapes of the workers' /metrics
+HEARTBEAT = 15.0        # seconds between SSE comments on a quiet stream (keeps proxies from closing it)
+
+
+class Health:
+    """The health strip: figures summed over the workers' /metrics endpoints."""
+
+    def __init__(self, urls: list[str]) -> None:
+        self.urls = urls
+        self.figures: dict = {"workers": 0, "workers_total": len(urls)}
+        self.version = 0
+
+    def scrape(self) -> None:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        agg: dict = {"workers": 0, "workers_total": len(self.urls), "events_per_s": 0.0, "lag": 0,
+                     "dead_letters": 0, "open_windows": 0, "events": 0, "incidents_open": 0,
+                     "model_version": None, "analyzer": None, "model_loaded_at": None, "errors": []}
+        for url in self.urls:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - operator-given URL
+                    text = resp.read().decode()
+            except Exception as exc:  # noqa: BLE001 - a worker down is a figure, not a crash
+                agg["errors"].append(f"{url}: {getattr(exc, 'reason', exc)}")
+                continue
+            agg["workers"] += 1
+            for family in text_string_to_metric_families(text):
+                for s in family.samples:
+                    self._take(agg, s.name, s.labels, s.value)
+        agg["events_per_s"] = round(agg["events_per_s"], 1)
+        if agg != self.figures:
+            self.figures = agg
+            self.version += 1
+
+    @staticmethod
+    def _take(agg: dict, name: str, labels: dict, value: float) -> None:
+        sums = {"rca_events_per_second": "events_per_s", "rca_consumer_lag": "lag",
+                "rca_dead_letters_total": "dead_letters", "rca_windows_open": "open_windows",
+                "rca_events_consumed_total": "events", "rca_incidents_open": "incidents_open"}
+        if name in sums:
+            agg[sums[name]] += value
+        elif name == "rca_model_info":
+            agg["model_version"] = agg["model_version"] or labels.get("version") or None
+            agg["analyzer"] = agg["analyzer"] or labels.get("analyzer")
+        elif name == "rca_model_loaded_timestamp_seconds":
+            agg["model_loaded_at"] = max(agg["model_loaded_at"] or 0, value)
+
+
+class Feed:
+    """The page's state, kept current by background threads."""
+
+    def __init__(self, settings: Settings, metrics_urls: list[str] | None = None) -> None:
+        self.settings = settings
+        self.book = IncidentBook(recent=settings.ui.recent)
+        urls = metrics_urls if metrics_urls is not None else settings.ui.metrics_urls.split(",")
+        self.health = Health([u.strip() for u in urls if u.strip()])
+        self.lock = threading.Lock()
+        self.ready = {"incidents": False, "results": False}
+        self.errors: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        return self.book.version, self.health.version, len(self.errors)
+
+    def start(self) -> None:
+        topics = self.settings.topics
+        for name, target in (("incidents", self._read_incidents), ("results", self._read_results),
+                             ("metrics", self._scrape)):
+            t = threading.Thread(target=self._guard, args=(name, target), name=f"rca-ui-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        log.info("reading %s and %s", topics.incidents, topics.results)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _guard(self, name: str, target) -> None:
+        """Run a reader; if the broker or topic is missing, say so on the page and retry."""
+        while not self._stop.is_set():
+            try:
+                target()
+                self.errors.pop(name, None)
+                return
+            except Exception as exc:  # noqa: BLE001 - shown on the page, retried
+                message = str(exc).splitlines()[0][:300]
+                if self.errors.get(name) != message:
+                    log.warning("%s reader: %s (retrying)", name, message)
+                self.errors[name] = message
+                self._stop.wait(5.0)
+
+    def _read(self, topic: str, name: str, take) -> None:
+        for item in read_topic(self.settings.kafka, topic, follow=True, group_prefix=f"rca-ui-{name}",
+                               stop=self._stop.is_set):
+            if item is CAUGHT_UP:
+                self.ready[name] = True
+                self.book.version += 1
+                continue
+            with self.lock:
+                take(item)
+            self.errors.pop(name, None)
+
+    def _read_incidents(self) -> None:
+        self._read(self.settings.topics.incidents, "incidents", self.book.add)
+
+    def _read_results(self) -> None:
+        self._read(self.settings.topics.results, "results", self.book.add_window)
+
+    def _scrape(self) -> None:
+        while not self._stop.is_set():
+            self.health.scrape()
+            self._stop.wait(METRICS_EVERY)
+
+    def state(self) -> dict:
+        with self.lock:
+            incidents = [{**i, "timeline": self.book.timeline(i)} for i in self.book.ordered()]
+        return {"incidents": incidents, "health": self.health.figures, "ready": dict(self.ready),
+                "errors": dict(self.errors), "topics": {"incidents": self.settings.topics.incidents,
+                                                       "results": self.settings.topics.results},
+                "now": time.time()}
+
+
+def create_app(feed: Feed) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        feed.start()
+        yield
+        feed.stop()
+
+    app = FastAPI(title="openstack-rca incidents", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
+    page = (STATIC / "index.html").read_text()
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"ok": True, "ready": feed.ready, "errors": feed.errors}
+
+    @app.get("/api/state")
+    async def state() -> Response:
+        return Response(orjson.dumps(feed.state()), media_type="application/json")
+
+    @app.get("/api/events")
+    async def events() -> StreamingResponse:
+        async def stream():
+            sent, quiet = None, 0.0
+            while True:
+                if feed.version != sent:
+                    sent = feed.version
+                    quiet = 0.0
+                    yield b"event: state\ndata: " + orjson.dumps(feed.state()) + b"\n\n"
+                elif quiet >= HEARTBEAT:
+                    quiet = 0.0
+                    yield b": keep-alive\n\n"
+                await asyncio.sleep(0.5)
+                quiet += 0.5
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return app
+
+
+def run(settings: Settings, host: str, port: int, metrics_urls: list[str] | None = None) -> None:
+    """Serve the page until interrupted (blocking)."""
+    import uvicorn
+
+    feed = Feed(settings, metrics_urls)
+    # SSE streams never end by themselves: give open pages 2 s on shutdown, then close them
+    uvicorn.run(create_app(feed), host=host, port=port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=2)
