@@ -191,6 +191,9 @@ def add_eval(sub) -> None:
     p.add_argument("--labels", default=None, metavar="TSV", help="default: DIR/labels.tsv or DIR/../labels.tsv")
     p.add_argument("--model", default=None, metavar="REF", help="evaluate this model (held-out use)")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds by test (0: none)")
+    p.add_argument("--stream", action="store_true",
+                   help="also replay every run through the worker's pipeline and incident correlator "
+                        "(cross-validated on the same folds, or with --model) and print both side by side")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -213,13 +216,22 @@ def cmd_eval(args) -> int:
     if not dataset.is_dir():
         raise ValueError(f"{dataset}: no such folder")
     labels = _labels_for(dataset, args.labels)
-    model = None
+    model = loaded = None
     if args.model:
         from tracking.api import load_model
 
-        model = load_model(args.model).bundle.rca_model
+        loaded = load_model(args.model)
+        model = loaded.bundle.rca_model
+    if args.stream and not args.model and not args.folds:
+        raise ValueError("--stream needs --model or cross-validation folds (--folds > 0)")
     started = time.monotonic()
-    out = evaluate(dataset, labels, model=model, cv_folds=args.folds or 0)
+    events: dict = {}
+    out = evaluate(dataset, labels, model=model, cv_folds=args.folds or 0, events=events)
+    if args.stream:
+        from consumers.stream_eval import evaluate_stream
+
+        out.update(evaluate_stream(dataset, labels, bundle=loaded.bundle if loaded else None,
+                                   version=loaded.label if loaded else None, folds=args.folds, events=events))
     out["seconds"] = round(time.monotonic() - started, 1)
     if args.json:
         _out(json.dumps(out, default=str))
@@ -230,6 +242,15 @@ def cmd_eval(args) -> int:
                        ("cross_validated", f"cross-validated ({args.folds} folds by test)")):
         if key in out:
             _out(format_metrics(out[key], title=f"-- {title}"))
+    if args.stream:
+        from consumers.stream_eval import format_side_by_side
+
+        batch_key, stream_key, how = (("model", "stream", f"model {loaded.label}") if loaded else
+                                      ("cross_validated", "stream_cross_validated",
+                                       f"cross-validated, the same {args.folds} folds by test"))
+        _out(format_side_by_side(out[batch_key], out[stream_key],
+                                 title=f"-- batch vs stream ({how}; stream: the worker's pipeline and "
+                                       f"incident correlator, one incident = one flagged run)"))
     return 0
 
 

@@ -127,16 +127,10 @@ def cross_validate(refs: Sequence[RunRef], events: dict[str, list[LogEvent]], fo
     ``folds=None`` is leave-one-test-out. ``events`` maps run_id -> events
     (load once, reuse for every fold).
     """
-    tests = sorted({r.test_id for r in refs})
-    rng = random.Random(seed)
-    order = tests[:]
-    rng.shuffle(order)
-    k = len(order) if folds is None else min(folds, len(order))
-    fold_of = {t: i % k for i, t in enumerate(order)}
     items = []
-    for fold in range(k):
-        train = [r for r in refs if fold_of[r.test_id] != fold]
-        test = [r for r in refs if fold_of[r.test_id] == fold]
+    folds_list = folds_by_test(refs, folds, seed)
+    k = len(folds_list)
+    for fold, (train, test) in enumerate(folds_list):
         model = fit_model(train, events)
         for ref in test:
             if not is_evaluated(ref):
@@ -146,6 +140,19 @@ def cross_validate(refs: Sequence[RunRef], events: dict[str, list[LogEvent]], fo
             items.append(_item(ref, report))
         log.info("fold %d/%d done (%d test runs)", fold + 1, k, len(test))
     return score_predictions(items)
+
+
+def folds_by_test(refs: Sequence[RunRef], folds: int | None = 5, seed: int = 0) -> list[tuple[list[RunRef], list[RunRef]]]:
+    """(training runs, test runs) of each fold: tests shuffled by ``seed``, dealt round-robin
+    (both rounds of a test on the same side); ``folds=None`` is leave-one-test-out. The
+    stream evaluation (consumers/stream_eval.py) uses the same folds."""
+    tests = sorted({r.test_id for r in refs})
+    order = tests[:]
+    random.Random(seed).shuffle(order)
+    k = len(order) if folds is None else min(folds, len(order))
+    fold_of = {t: i % k for i, t in enumerate(order)}
+    return [([r for r in refs if fold_of[r.test_id] != fold], [r for r in refs if fold_of[r.test_id] == fold])
+            for fold in range(k)]
 
 
 def fit_model(refs: Sequence[RunRef], events: dict[str, list[LogEvent]]):
@@ -182,16 +189,20 @@ def format_metrics(metrics: dict, title: str = "") -> str:
 
 
 def evaluate(dataset_dir: str | Path, labels_tsv: str | Path, model=None, cv_folds: int | None = 5,
-             baseline: bool = True, seed: int = 0) -> dict:
+             baseline: bool = True, seed: int = 0, events: dict[str, list[LogEvent]] | None = None) -> dict:
     """Everything `rca eval` reports, loading each run once.
 
     With ``model``: that model on every run (a held-out evaluation). Without:
     ``in_sample`` (a model fitted on this data set and scored on it) and, when
     ``cv_folds`` is not 0, ``cross_validated`` (folds by test; None =
-    leave-one-test-out). ``baseline``: the any-ERROR / first-ERROR-logger rule.
+    leave-one-test-out). ``baseline``: the any-ERROR / first-ERROR-logger rule. ``events``:
+    run_id -> parsed events when the caller loaded them already (missing runs are loaded).
     """
     refs = list_runs(dataset_dir, labels_tsv)
-    events = {r.run_id: load_run(r.path) for r in refs}
+    events = events if events is not None else {}
+    for r in refs:
+        if r.run_id not in events:
+            events[r.run_id] = load_run(r.path)
     evaluated = [r for r in refs if is_evaluated(r)]
     out: dict = {"runs": len(evaluated), "tests": len({r.test_id for r in refs})}
     if baseline:
