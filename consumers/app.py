@@ -103,7 +103,7 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
     dlq_topic = app.topic(topics.dlq, key_type=bytes, value_type=bytes)
     published = app.tables.add(PublishedWindows(
         app, name="published-windows", beacon=app.tables.beacon, key_type=str, value_type=int,
-        key_serializer="json", value_serializer="json", partitions=_partition_count(settings, topics.logs),
+        partitions=_partition_count(settings, topics.logs),
         help="Windows whose result the broker acknowledged: id -> highest input offset"))
     pipeline.windows.published = published
     claim_check = S3ClaimCheck.from_settings(settings.s3)

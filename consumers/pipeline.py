@@ -186,6 +186,7 @@ class Pipeline:
             "schema_version": 1,
             "window_id": window.id,
             "session_key": window.key,
+            "source_partition": window.partition,
             "window_start": format_timestamp(window.start),
             "window_end": format_timestamp(window.end),
             "closed_by": window.closed_by,

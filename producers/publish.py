@@ -2,7 +2,8 @@
 
 Lines are parsed and multi-line records (tracebacks) grouped into one event
 before they leave, so the worker sees whole records. Each event is keyed by
-its service (the producer's choice of DESIGN.md), delivery reports are
+`host:path` of its source (DESIGN.md: the worker fills a record's missing host
+and service from it; an unknown host is left empty), delivery reports are
 counted, and the caller gets the number of failed deliveries.
 
 With ``batch=N`` (N > 1) records of one key travel together, N to a message,
@@ -50,6 +51,12 @@ def encode_batch(records: list[bytes]) -> bytes:
     """The log_batch envelope of records that are already JSON: log event objects, or raw
     lines as JSON strings (``orjson.dumps(line)``)."""
     return _ENVELOPE_HEAD + b",".join(records) + _ENVELOPE_TAIL
+
+
+def message_key(ev) -> bytes:
+    """DESIGN.md's key: `host:path` of the record's source (empty host when unknown), so one
+    file's records share a partition and stay in order."""
+    return f"{ev.host or ''}:{ev.source or ev.service or 'unknown'}".encode()
 
 
 class Batcher:
@@ -132,7 +139,7 @@ def publish(events: Iterable[LogEvent], cfg: KafkaSettings, topic: str, rate: fl
     batcher = Batcher(batch) if batch > 1 else None
     drained = time.monotonic()
     for ev in events:
-        key = (ev.service or ev.host or "unknown").encode()
+        key = message_key(ev)
         value = schemas.encode(ev.to_dict())
         if batcher is None:
             send(key, value)

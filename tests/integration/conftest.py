@@ -26,6 +26,7 @@ class Topics:
     dlq: str
     control: str
     control_events: str
+    incidents: str
 
     def settings(self) -> TopicSettings:
         return TopicSettings(**asdict(self))

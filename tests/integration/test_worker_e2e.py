@@ -20,14 +20,16 @@ from consumers.windowing import window_id
 from engine.sessions import session_key
 from producers.publish import events_from_paths, publish
 from config.settings import KafkaSettings
-from schemas.log_event import LogEvent
+from schemas.log_event import LogEvent, parse_timestamp
 from tests.integration.kafka_helpers import drain_until
 
 pytestmark = pytest.mark.integration
 
 WINDOW = 60.0
+# Broken JSON is a raw line (a shipper's pprint dump or logged body), not a dead letter: it
+# becomes an event of its own, with the host its key names.
+RAW_BROKEN_JSON = (b"bad-json", b"{\"schema_version\": 1, \"message\": ")
 MALFORMED = [
-    (b"bad-json", b"{\"schema_version\": 1, \"message\": ", "bad_json"),
     (b"schema", orjson.dumps({"schema_version": 1, "message": "no timestamp"}), "schema_violation"),
     (b"version", orjson.dumps({"schema_version": 7, "timestamp": "2017-05-16T00:00:00Z", "message": "x"}),
      "schema_violation"),
@@ -60,12 +62,13 @@ def generated_events(seed: int = 7, n_instances: int = 6) -> list[LogEvent]:
     return out
 
 
-def expected_windows(events: list[LogEvent]) -> dict[str, int]:
-    counts: dict[str, int] = {}
+def expected_windows(events: list[LogEvent]) -> dict[tuple[str, float], int]:
+    """Events per (session key, window start); the worker splits these per input partition."""
+    counts: dict[tuple[str, float], int] = {}
     for ev in events:
         key = session_key(ev.instance_id, ev.request_id, ev.service, ev.host)
-        wid = window_id(key, math.floor(ev.timestamp / WINDOW) * WINDOW)
-        counts[wid] = counts.get(wid, 0) + 1
+        slot = (key, math.floor(ev.timestamp / WINDOW) * WINDOW)
+        counts[slot] = counts.get(slot, 0) + 1
     return counts
 
 
@@ -76,8 +79,8 @@ def test_results_per_window_and_dead_letters(stack, topics, start_worker, loghub
     expected = expected_windows(good)
 
     report = publish(good, KafkaSettings(bootstrap_servers=bootstrap), topics.logs, progress=False,
-                     extra_values=[(k, v) for k, v, _ in MALFORMED])
-    assert report.failed == 0 and report.delivered == len(good) + len(MALFORMED)
+                     extra_values=[(k, v) for k, v, _ in MALFORMED] + [RAW_BROKEN_JSON])
+    assert report.failed == 0 and report.delivered == len(good) + len(MALFORMED) + 1
 
     # Lateness larger than the input's span: windows close only when the stream goes quiet
     # (10 s, well above any pause of a loaded CI machine), so the set of windows is exactly
@@ -89,18 +92,23 @@ def test_results_per_window_and_dead_letters(stack, topics, start_worker, loghub
         assert worker.proc.poll() is None, worker.log_text()[-3000:]
 
     results = drain_until(bootstrap, topics.results,
-                          lambda msgs: sum(m["value"]["event_count"] for m in msgs) >= len(good),
+                          lambda msgs: sum(m["value"]["event_count"] for m in msgs) >= len(good) + 1,
                           timeout=180, on_poll=check_alive)
     letters = drain_until(bootstrap, topics.dlq, lambda msgs: len(msgs) >= len(MALFORMED), timeout=60)
 
     ids = [m["value"]["window_id"] for m in results]
     assert len(ids) == len(set(ids)), "one result per window"
-    assert set(ids) == set(expected)
+    counts: dict[tuple[str, float], int] = {}
     for m in results:
-        schemas.validate("rca_result", m["value"])
-        assert m["key"].decode() == m["value"]["window_id"]
-        assert m["value"]["event_count"] == expected[m["value"]["window_id"]]
-    assert sum(m["value"]["event_count"] for m in results) == len(good)
+        r = m["value"]
+        schemas.validate("rca_result", r)
+        assert m["key"].decode() == r["window_id"]
+        start = parse_timestamp(r["window_start"])
+        assert r["window_id"] == window_id(r["session_key"], start, r["source_partition"])
+        counts[(r["session_key"], start)] = counts.get((r["session_key"], start), 0) + r["event_count"]
+    assert counts.pop(("unknown@bad-json", next(s for k, s in counts if k == "unknown@bad-json"))) == 1
+    assert counts == expected
+    assert sum(m["value"]["event_count"] for m in results) == len(good) + 1
 
     assert sorted(m["value"]["reason"] for m in letters) == sorted(r for _, _, r in MALFORMED)
     for m in letters:
