@@ -16,8 +16,51 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import importlib.abc  # noqa: E402
+import importlib.util  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
+
+
+class QuietTensorFlow(importlib.abc.MetaPathFinder):
+    """TensorFlow is imported lazily (training, or unpickling a model bundle) from several places;
+    this one hook, installed before any of them, silences what its native libraries print on
+    stderr while `import tensorflow` runs ("All log messages before absl::InitializeLog() ...",
+    "oneDNN custom operations are on ..."): TF_CPP_MIN_LOG_LEVEL does not reach those lines.
+    Python errors of the import still propagate; RCA_TF_VERBOSE=1 keeps the lines."""
+
+    def find_spec(self, name, path, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            run = spec.loader.exec_module
+
+            def exec_module(module):
+                with _stderr_to_devnull():
+                    run(module)
+            spec.loader.exec_module = exec_module
+        return spec
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+if not os.environ.get("RCA_TF_VERBOSE"):
+    sys.meta_path.insert(0, QuietTensorFlow())
 
 from cli import commands  # noqa: E402
 
@@ -49,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(legacy_argv(list(sys.argv[1:] if argv is None else argv)))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    logging.getLogger("absl").setLevel(max(logging.ERROR, logging.getLogger().level))  # absl's Python warnings
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -6,7 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 need() { command -v "$1" >/dev/null 2>&1; }
 can_apt() { need apt-get && [ "$(id -u)" = 0 ]; }
-apt_install() { apt-get update -qq && apt-get install -y -qq "$@" >/dev/null; }
+apt_updated=
+apt_install() {
+  [ -n "$apt_updated" ] || { apt-get update -qq >/dev/null; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
 die() { echo "install: $*" >&2; exit 1; }
 
 if ! need java || ! need mvn; then
@@ -40,9 +44,20 @@ if [ ! -x .venv/bin/python ]; then
   fi
   "$PY" -m venv .venv
 fi
+# The browser test drives Debian's Chromium (Playwright never downloads a browser); it skips
+# with a reason where none can be installed.
+if ! need chromium && ! [ -x /usr/bin/chromium ]; then
+  if can_apt; then
+    apt_install chromium || echo "install: chromium not installed; the browser test will skip" >&2
+  fi
+fi
+
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[test]"
+  pip=(.venv/bin/python -m pip --quiet --disable-pip-version-check --no-input install)
+  if [ "$(id -u)" = 0 ]; then pip+=(--root-user-action=ignore); fi   # a venv: root is fine here
+  "${pip[@]}" --upgrade pip
+  "${pip[@]}" -e ".[test]"
+  rm -f .venv/.installed-*
   touch "$stamp"
 fi
