@@ -71,10 +71,13 @@ class TopicSettings(BaseSettings):
     control_events: str = "rca.control.events"
     dlq: str = "openstack.logs.dlq"
     incidents: str = "rca.incidents"   # keyed by incident id, compacted (latest state per incident)
+    # incident windows on their way to the correlator: one partition, so one agent sees every
+    # worker's incident windows (consumers/incidents.py says where that stops scaling)
+    correlation: str = "rca.correlation"
 
     def partitions(self) -> dict[str, int]:
         return {self.logs: 6, self.results: 6, self.control: 1, self.control_events: 1, self.dlq: 1,
-                self.incidents: 6}
+                self.incidents: 6, self.correlation: 1}
 
     def compacted(self) -> frozenset[str]:
         """Topics whose latest message per key is the state (cleanup.policy=compact)."""

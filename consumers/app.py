@@ -118,15 +118,20 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
             published.last_sent.add_done_callback(lambda _f: [t.release() for t in window.tokens])
         return on_result
 
+    correlation_topic = _add_incident_stage(app, settings, pipeline, results_topic)
+
     async def publish(windows) -> None:
         """Queue results; each window's inputs are released by the delivery callbacks.
 
-        Not awaiting each delivery inline keeps the agent consuming while the
-        producer batches; offsets still advance only past acked inputs.
+        An incident window goes to the correlator first, which publishes it to rca.results
+        with its incident id; any other window goes straight to rca.results. Either way a
+        window is published once. Not awaiting each delivery inline keeps the agent
+        consuming while the producer batches; offsets still advance only past acked inputs.
         """
         for w in windows:
-            await results_topic.send(key=w.id.encode(), value=schemas.encode(pipeline.result(w)),
-                                     callback=release_when_durable(w))
+            result = pipeline.result(w)
+            topic = correlation_topic if result["is_incident"] else results_topic
+            await topic.send(key=w.id.encode(), value=schemas.encode(result), callback=release_when_durable(w))
 
     async def send_dead_letters(handled, msg) -> None:
         for rejected, record in handled.rejected:
@@ -182,6 +187,79 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
 
     metrics.serve(app, pipeline, settings)   # Prometheus /metrics (RCA_WORKER_METRICS_HOST/PORT)
     return app
+
+
+class SinglePartitionTable(faust.Table):
+    """A table on a one-partition topic, written from timers too (not only from its agent)."""
+
+    def partition_for_key(self, key) -> int:
+        return 0
+
+
+def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, results_topic):
+    """The second stage: incident windows of every worker -> one correlator -> rca.incidents.
+
+    Window stages send incident windows to the one-partition correlation topic, so the
+    one worker of the group that owns it sees every partition's incident windows. Its
+    correlator (consumers/incidents.py) keeps its state in a changelog-backed table:
+    after a crash or a rebalance the new owner restores every open incident. It
+    publishes each incident window to rca.results with its incident id, and each new
+    state of an incident to rca.incidents (compacted, keyed by incident id).
+    Returns the correlation topic.
+    """
+    from consumers.incidents import Correlator
+
+    key = "correlator"
+    correlation_topic = app.topic(settings.topics.correlation, key_type=bytes, value_type=bytes)
+    incidents_topic = app.topic(settings.topics.incidents, key_type=bytes, value_type=bytes)
+    state = app.tables.add(SinglePartitionTable(
+        app, name="incident-state", beacon=app.tables.beacon, key_type=str, partitions=1,
+        help="The correlator's open incidents (consumers/incidents.py to_state)"))
+    # the correlator, while this worker owns the partition; the event time of its newest window
+    # and when (monotonic) it came, so quiet periods pass with the wall clock when nothing comes
+    live: dict = {"correlator": None, "event_time": 0.0, "seen_at": 0.0}
+
+    def correlator() -> Correlator:
+        if live["correlator"] is None:
+            live["correlator"] = Correlator.from_state(state.get(key))
+            live["event_time"], live["seen_at"] = live["correlator"].event_time, time.monotonic()
+            log.info("correlator restored: %d open incidents", len(live["correlator"].incidents))
+        return live["correlator"]
+
+    async def send_incidents(messages) -> None:
+        for m in messages:
+            pipeline.counters.incidents_opened += m["state"] == "open"
+            pipeline.counters.incidents_resolved += m["state"] == "resolved"
+            await incidents_topic.send(key=m["incident_id"].encode(), value=schemas.encode(m))
+
+    @app.agent(correlation_topic, concurrency=1)
+    async def correlate(stream):
+        async for value in stream:
+            corr = correlator()
+            result = schemas.decode(value)
+            messages = corr.observe(result)
+            live["event_time"], live["seen_at"] = corr.event_time, time.monotonic()
+            result["incident_id"] = corr.incident_of(result["window_id"])
+            await results_topic.send(key=result["window_id"].encode(), value=schemas.encode(result))
+            await send_incidents(messages)
+            state[key] = corr.to_state()
+
+    @app.timer(interval=5.0)
+    async def resolve_quiet_incidents():
+        """Event time moves on with the wall clock while no incident window comes."""
+        corr = live["correlator"]
+        if corr is None or not corr.incidents:
+            return
+        messages = corr.expire(live["event_time"] + (time.monotonic() - live["seen_at"]))
+        if messages:
+            await send_incidents(messages)
+            state[key] = corr.to_state()
+
+    @app.on_partitions_revoked.connect
+    async def forget_correlator(_app, revoked, **_kw) -> None:
+        live["correlator"] = None    # restored from the table by whoever owns the partition next
+
+    return correlation_topic
 
 
 def _follow_production(app: faust.App, settings: Settings, pipeline: Pipeline, serving: models.Serving,

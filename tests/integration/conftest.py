@@ -27,6 +27,7 @@ class Topics:
     control: str
     control_events: str
     incidents: str
+    correlation: str
 
     def settings(self) -> TopicSettings:
         return TopicSettings(**asdict(self))
