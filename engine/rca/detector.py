@@ -78,3 +78,36 @@ def _fit_novelty(X_normal: np.ndarray) -> LinearModel:
     scale = X_normal.std(axis=0) + 0.1
     top = float((((X_normal - mean) / scale) @ weights).max())
     return LinearModel(weights.tolist(), -(top + 1.0), mean.tolist(), scale.tolist())
+
+
+# The window threshold is only ever raised by calibration (a fault-free run should raise no
+# incident), never lowered below the logistic's own 0.5, and kept below certainty.
+WINDOW_THRESHOLD_BOUNDS = (0.5, 0.95)
+
+
+def calibrate_threshold(run_max: Sequence[float], labels: Sequence[bool],
+                        bounds: tuple[float, float] = WINDOW_THRESHOLD_BOUNDS) -> float:
+    """The window threshold that best tells failed runs from fault-free ones, one run at a time.
+
+    ``run_max[i]``: the highest window probability of training run ``i`` (a run raises an
+    incident when any of its windows reaches the threshold); ``labels[i]``: it failed.
+    Picks the cut with the best run-level F1 (ties: fewer fault-free runs flagged), placed
+    half-way between the run scores on either side of it, within ``bounds``.
+    """
+    lo, hi = bounds
+    pairs = sorted(zip(run_max, labels))
+    if not pairs or not any(lab for _, lab in pairs) or all(lab for _, lab in pairs):
+        return lo
+    values = sorted({v for v, _ in pairs})
+    best = None
+    for k, cut in enumerate(values):
+        tp = sum(1 for v, lab in pairs if lab and v >= cut)
+        fp = sum(1 for v, lab in pairs if not lab and v >= cut)
+        fn = sum(1 for v, lab in pairs if lab and v < cut)
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        below = values[k - 1] if k else 0.0
+        key = (f1, -fp)
+        if best is None or key > best[0]:
+            best = (key, (below + cut) / 2)
+    return min(max(best[1], lo), hi)
+

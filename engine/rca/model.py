@@ -16,10 +16,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from engine.parsing import ERROR_LEVELS
+from engine.sessions import event_session_key
 from schemas.log_event import LogEvent
 
 from . import knowledge
-from .detector import Detector
+from .detector import Detector, calibrate_threshold
 from .features import RUN_FEATURES, NormalProfile, run_features, signature
 from .modules import package_of, subsystem_of
 from .ranker import Anomaly, Candidate, Ranker, find_anomalies
@@ -67,6 +69,7 @@ class RCAModel:
             X.append(run_features(runs[i], self.profile, exclude_self=i in normal_set))
             y.append(int(bool(labels[i])))
         self.detector = Detector().fit(X, y)
+        self._calibrate_windows(runs, labels, normal_set)
         incidents = [(find_anomalies(runs[i], self.profile), root_causes[i])
                      for i in range(n) if labels[i] and root_causes[i]]
         self.ranker = Ranker().fit(incidents)
@@ -76,9 +79,49 @@ class RCAModel:
             "expected_signatures": len(self.profile.expected),
             "signatures": len(self.profile.doc_freq), "run_features": list(RUN_FEATURES),
             "ranker_learned": self.ranker.learned,
+            "window_threshold": round(self.detector.scorers["window"].threshold, 4),
         }
         log.info("RCA model fitted: %s", self.metadata)
         return self
+
+
+    def _calibrate_windows(self, runs, labels, normal_set: set[int]) -> None:
+        """Set the window detector's threshold on the training runs cut into stream windows.
+
+        Windows of fault-free runs are negatives (scored against the profile without their own
+        run); a run counts as flagged when any of its windows would be. See
+        ``detector.calibrate_threshold``.
+        """
+        if "window" not in self.detector.scorers:
+            return
+        run_max, flags = [], []
+        for i, events in enumerate(runs):
+            if labels[i] is None:
+                continue
+            probs = [self.detector.probability(run_features(w, self.profile, exclude_self=i in normal_set,
+                                                            completeness=False, sigs=sigs), "window")
+                     for w, sigs in stream_windows(events)]
+            run_max.append(max(probs, default=0.0))
+            flags.append(bool(labels[i]))
+        self.detector.scorers["window"].threshold = calibrate_threshold(run_max, flags)
+
+
+WINDOW_SECONDS = 60.0  # the worker's default window (config.settings.WorkerSettings.window_seconds)
+
+
+def stream_windows(events: Sequence[LogEvent], size: float = WINDOW_SECONDS):
+    """(events, signatures) of the windows the worker would cut: session key x tumbling event time.
+
+    Only windows holding an error or a warning are returned (the others cannot be incidents).
+    """
+    groups: dict[tuple[str, float], list[LogEvent]] = {}
+    for e in events:
+        if e.parse_error is not None:
+            continue
+        groups.setdefault((event_session_key(e), (e.timestamp or 0.0) // size), []).append(e)
+    for items in groups.values():
+        if any(e.level in ERROR_LEVELS or e.level == "WARNING" for e in items):
+            yield items, [signature(e) for e in items]
 
 
 def analyze(events: Sequence[LogEvent], model: RCAModel, issue: str | None = None,

@@ -79,3 +79,25 @@ def test_fit_without_labels_uses_novelty(synth, rng):
 def test_empty_input(fitted):
     report = analyze([], fitted)
     assert not report.is_incident and report.root_causes == [] and report.event_count == 0
+
+
+def test_window_threshold_is_calibrated_on_training_runs_and_only_raised():
+    from engine.rca.detector import WINDOW_THRESHOLD_BOUNDS, calibrate_threshold
+
+    lo, hi = WINDOW_THRESHOLD_BOUNDS
+    # separable runs: the cut lies half-way between the highest fault-free run and the lowest failed one
+    assert calibrate_threshold([0.1, 0.7, 0.8, 0.9], [False, False, True, True]) == 0.75
+    # a lower cut would do as well: never below the logistic's own 0.5
+    assert calibrate_threshold([0.1, 0.2, 0.8], [False, False, True]) == lo
+    # fault-free runs above every failed run: the best F1 keeps the failed runs flagged
+    assert calibrate_threshold([0.6, 0.97, 0.99], [True, False, False]) == lo
+    assert calibrate_threshold([0.99, 0.999], [False, True]) == hi
+    assert calibrate_threshold([], []) == lo and calibrate_threshold([0.9], [True]) == lo
+
+
+def test_fitted_model_has_a_calibrated_window_threshold(fitted):
+    from engine.rca.detector import WINDOW_THRESHOLD_BOUNDS
+
+    lo, hi = WINDOW_THRESHOLD_BOUNDS
+    assert lo <= fitted.detector.scorers["window"].threshold <= hi
+    assert fitted.metadata["window_threshold"] == round(fitted.detector.scorers["window"].threshold, 4)

@@ -23,7 +23,7 @@ def _subset(root, tmp_path):
             tests.append(ref.test)
     base = next(p for p in (root, root / "devset") if any(p.glob("*/Test_*")))
     for sub, tests in picked.items():
-        (tmp_path / sub).mkdir()
+        (tmp_path / sub).mkdir(parents=True)
         for test in tests:
             (tmp_path / sub / test).symlink_to(base / sub / test, target_is_directory=True)
     return tmp_path
