@@ -65,6 +65,50 @@ if not os.environ.get("RCA_TF_VERBOSE"):
 from cli import commands  # noqa: E402
 
 
+class BrokerRetries(logging.Filter):
+    """Broker connection retries (librdkafka's and aiokafka's "connect failed", "disconnected",
+    "unable to request metadata" ...) are logged once, and only when they last: the first
+    `patience` seconds of an episode are silent (a broker restarting, a rebalance), then one
+    line says the broker has been unreachable that long; an episode ends after `quiet` seconds
+    without such a message."""
+
+    PATTERNS = ("connect to ", "connection refused", "unable connect to node", "unable to request metadata",
+                "disconnected", "connection reset", "all brokers are down", "all_brokers_down",
+                "failed to resolve", "receive failed", "connect call failed", "transport failure",
+                "coordinator dead", "coordinator load in progress", "broker transport")
+
+    def __init__(self, patience: float = 10.0, quiet: float = 30.0) -> None:
+        super().__init__()
+        self.patience, self.quiet = patience, quiet
+        self.episodes: dict[str, list] = {}   # logger name -> [first seen, last seen, reported]
+
+    def is_retry(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.CRITICAL or not (record.name.startswith(("aiokafka", "kafka"))
+                                                     or "rdkafka" in str(record.msg)
+                                                     or record.name.startswith(("producers.", "consumers."))):
+            return False
+        text = record.getMessage().lower()
+        return any(p in text for p in self.PATTERNS)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.is_retry(record):
+            return True
+        import time
+
+        now = time.monotonic()
+        episode = self.episodes.get(record.name)
+        if episode is None or now - episode[1] > self.quiet:
+            episode = self.episodes[record.name] = [now, now, False]
+        episode[1] = now
+        if episode[2] or now - episode[0] < self.patience:
+            return False
+        episode[2] = True
+        original = record.getMessage()
+        record.msg = f"broker unreachable for {now - episode[0]:.0f} s, still retrying (said once): %s"
+        record.args = (original,)
+        return True
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rca", description="Streaming root-cause analysis for OpenStack logs.")
     p.add_argument("--log-level", default=os.environ.get("RCA_LOG_LEVEL", "INFO"),
@@ -93,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     logging.getLogger("absl").setLevel(max(logging.ERROR, logging.getLogger().level))  # absl's Python warnings
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(BrokerRetries())
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

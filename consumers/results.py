@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 
 import schemas
 from config.settings import KafkaSettings
@@ -29,7 +29,10 @@ def read_topic(cfg: KafkaSettings, topic: str, follow: bool = False, since_ms: i
     first. With `follow`, yield CAUGHT_UP once at that point and go on until `stop()`."""
     consumer = make_consumer(cfg, group_prefix, logger=log)
     try:
-        md = consumer.list_topics(topic, timeout=10)
+        try:
+            md = consumer.list_topics(topic, timeout=10)
+        except KafkaException as exc:
+            raise RuntimeError(f"cannot reach Kafka at {cfg.bootstrap_servers}: {exc.args[0].str()}") from None
         if topic not in md.topics or md.topics[topic].error is not None:
             raise RuntimeError(f"topic {topic} not found on {cfg.bootstrap_servers}")
         tps = [TopicPartition(topic, p, since_ms if since_ms is not None else OFFSET_BEGINNING)
