@@ -1,14 +1,18 @@
-"""docker-compose.yml agrees with the settings code: names, ports, variables."""
+"""docker-compose.yml agrees with the settings code: names, ports, variables, and Prometheus
+scrapes the port the workers serve /metrics on."""
+import json
+
 import yaml
 
-from config.settings import PROJECT_ROOT, StackSettings, TopicSettings, env_names
+from config.settings import PROJECT_ROOT, StackSettings, TopicSettings, UISettings, WorkerSettings, env_names
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
 STANDARD = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}
 
 
-def test_services_are_the_stack_plus_worker():
-    assert set(COMPOSE["services"]) == {"kafka", "s3proxy", "postgres", "mlflow", "worker"}
+def test_services_are_the_stack_plus_worker_page_and_monitoring():
+    assert set(COMPOSE["services"]) == {"kafka", "s3proxy", "postgres", "mlflow", "worker", "ui", "prometheus",
+                                        "grafana"}
 
 
 def test_ports_match_the_local_stack_defaults():
@@ -19,10 +23,11 @@ def test_ports_match_the_local_stack_defaults():
     assert f"{cfg.mlflow_port}:{cfg.mlflow_port}" in ports["mlflow"]
 
 
-def test_worker_variables_are_read_by_the_settings_code():
-    worker_env = set(COMPOSE["services"]["worker"]["environment"])
-    unknown = worker_env - env_names() - STANDARD
-    assert unknown == set(), f"compose sets variables the code never reads: {unknown}"
+def test_worker_and_ui_variables_are_read_by_the_settings_code():
+    for service in ("worker", "ui"):
+        env = set(COMPOSE["services"][service]["environment"])
+        unknown = env - env_names() - STANDARD
+        assert unknown == set(), f"compose sets variables the code never reads in {service}: {unknown}"
 
 
 def test_worker_points_at_compose_services():
@@ -31,3 +36,33 @@ def test_worker_points_at_compose_services():
     assert env["MLFLOW_TRACKING_URI"].startswith("http://mlflow:")
     assert env["MLFLOW_S3_ENDPOINT_URL"].startswith("http://s3proxy:")
     assert env["RCA_TOPIC_LOGS"] == TopicSettings().logs
+
+
+def test_prometheus_scrapes_the_workers_metrics_port():
+    worker = COMPOSE["services"]["worker"]["environment"]
+    port = int(worker.get("RCA_WORKER_METRICS_PORT", WorkerSettings().metrics_port))
+    assert port and worker["RCA_WORKER_METRICS_HOST"] == "0.0.0.0"   # reachable from the prometheus container
+    prom = COMPOSE["services"]["prometheus"]
+    mount = next(v for v in prom["volumes"] if v.endswith("/etc/prometheus/prometheus.yml:ro"))
+    config = yaml.safe_load((PROJECT_ROOT / mount.split(":")[0]).read_text())
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    sd = jobs["rca-worker"]["dns_sd_configs"][0]
+    assert sd["names"] == ["worker"] and sd["port"] == port
+
+
+def test_ui_reads_the_worker_metrics_and_listens_on_loopback_of_the_host():
+    ui = COMPOSE["services"]["ui"]
+    port = int(ui["environment"].get("RCA_UI_PORT", UISettings().port))
+    assert ui["environment"]["RCA_UI_METRICS_URLS"] == "http://worker:9464/metrics"
+    assert f"127.0.0.1:{port}:{port}" in ui["ports"]
+
+
+def test_grafana_dashboard_is_provisioned_and_uses_worker_metrics():
+    grafana = COMPOSE["services"]["grafana"]
+    mounts = {v.split(":")[1]: PROJECT_ROOT / v.split(":")[0] for v in grafana["volumes"]}
+    dashboards = mounts["/var/lib/grafana/dashboards"]
+    provider = yaml.safe_load((mounts["/etc/grafana/provisioning"] / "dashboards" / "rca.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    exprs = [t["expr"] for f in dashboards.glob("*.json") for p in json.loads(f.read_text())["panels"]
+             for t in p["targets"]]
+    assert any("rca_consumer_lag" in e for e in exprs) and any("rca_analysis_seconds_bucket" in e for e in exprs)
