@@ -48,8 +48,8 @@ def test_every_subcommand_has_help(capsys):
         with pytest.raises(SystemExit) as exc:
             parser.parse_args([name, "--help"])
         assert exc.value.code == 0
-    assert {"stack", "publish", "worker", "results", "simulate", "train", "analyze", "eval", "models",
-            "retrain", "bench"} <= set(sub.choices)
+    assert {"stack", "publish", "worker", "results", "incidents", "ui", "simulate", "train", "analyze", "eval",
+            "models", "retrain", "bench"} <= set(sub.choices)
 
 
 def test_legacy_mode_words_still_work():
@@ -70,3 +70,74 @@ def test_config_show_masks_secrets(capsys, monkeypatch):
     finally:
         get_settings.cache_clear()
     assert code == 0 and "hunter2" not in out and "control-plane-secret" not in out and "**********" in out
+
+
+# -- quiet, terminal-sized output -------------------------------------------------
+def test_table_fits_the_terminal_and_clips_the_flexible_column():
+    from cli.output import Column, Table
+
+    table = Table([Column("id", 10), Column("cause", 20, flexible=True), Column("n", 4, ">")], width=50,
+                  colour=False)
+    row = table.row(["inc-1", "neutron.plugins.ml2.managers (vif plugging, 0.87) and more", "3"])
+    assert len(row) <= 50 and "…" in row and row.endswith("   3")
+    assert len(table.header()) <= 50
+
+
+def test_colour_only_on_a_terminal(monkeypatch):
+    import io
+
+    from cli.output import paint, use_colour
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert use_colour(Tty()) and not use_colour(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not use_colour(Tty())
+    assert paint("x", "red", False) == "x" and paint("x", "red", True) == "\033[31mx\033[0m"
+
+
+@pytest.mark.parametrize("argv", [["results", "--last", "0"], ["incidents", "-n", "-3"]])
+def test_limits_must_be_positive(capsys, argv):
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and "--last must be positive" in err
+
+
+def test_broker_retries_are_said_once_and_only_when_they_last(monkeypatch):
+    import logging
+    import time
+
+    from cli.main import BrokerRetries
+
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    f = BrokerRetries(patience=10, quiet=30)
+
+    def record(msg, name="producers.kafka", level=logging.ERROR):
+        return logging.LogRecord(name, level, __file__, 1, msg, None, None)
+
+    retry = "FAIL [rdkafka#producer-1] [thrd:x]: Connect to ipv4#127.0.0.1:19092 failed: Connection refused"
+    assert not f.filter(record(retry))              # a blip: silent
+    clock[0] += 5
+    assert not f.filter(record(retry))
+    clock[0] += 6                                   # 11 s of retries: said once
+    r = record(retry)
+    assert f.filter(r) and "unreachable for 11 s" in r.getMessage() and "Connection refused" in r.getMessage()
+    clock[0] += 5
+    assert not f.filter(record(retry))              # not again
+    assert f.filter(record("something else failed"))   # other lines pass
+    clock[0] += 60                                  # a new episode later starts silent again
+    assert not f.filter(record(retry))
+    assert not f.filter(record("Unable connect to node with id 1: [Errno 111]", name="aiokafka"))
+
+
+def test_tensorflow_import_hook_is_installed_before_any_import():
+    import sys
+
+    from cli.main import QuietTensorFlow
+
+    assert any(isinstance(f, QuietTensorFlow) for f in sys.meta_path) or "tensorflow" in sys.modules
+    assert QuietTensorFlow().find_spec("numpy", None) is None   # only tensorflow is touched
