@@ -326,7 +326,7 @@ def add_bench(sub) -> None:
 
 
 def cmd_bench_e2e(args) -> int:
-    from cli.bench_e2e import run, summary_lines
+    from cli.bench_e2e import run, summary_lines, to_json
 
     if args.events < 0 or (args.events == 0 and not args.logs):
         raise ValueError("--events must be positive")
@@ -338,7 +338,7 @@ def cmd_bench_e2e(args) -> int:
                   model=args.model, epochs=args.epochs, steady_seconds=args.steady_seconds, profile=args.profile,
                   timeout=args.timeout, say=lambda text: print(f"bench e2e: {text}", file=sys.stderr, flush=True))
     if args.json:
-        _out(json.dumps(summary, indent=2))
+        _out(to_json(summary))
     else:
         for line in summary_lines(summary):
             _out(line)
