@@ -140,7 +140,7 @@ def _limit(args) -> int | None:
 
 
 def cmd_results(args) -> int:
-    from collections import deque
+    import heapq
 
     from config.timeparse import parse_time
     from consumers.results import CAUGHT_UP, read_topic
@@ -162,20 +162,31 @@ def cmd_results(args) -> int:
                        [None, None, None, "red" if incident else "green", None, None]))
 
     limit = _limit(args)
-    backlog: deque = deque(maxlen=limit)
+    newest: list = []     # a heap of the `limit` newest windows (partitions arrive interleaved)
     total = 0
+
+    def backlog() -> list[dict]:
+        return [r for *_, r in sorted(newest)]
+
     for r in read_topic(settings.kafka, settings.topics.results, follow=args.follow, since_ms=since_ms,
                         group_prefix="rca-results-reader"):
         if r is CAUGHT_UP:
-            _print_backlog(args, table, backlog, total, "results", show)
-            backlog = None
+            _print_backlog(args, table, backlog(), total, "results", show)
+            newest = None
             continue
         if args.incidents and not r.get("is_incident"):
             continue
         total += 1
-        show(r) if backlog is None else backlog.append(r)
-    if backlog is not None:
-        _print_backlog(args, table, backlog, total, "results", show)
+        if newest is None:
+            show(r)
+            continue
+        item = (r.get("window_end") or "", r.get("window_id") or "", total, r)
+        if limit is None or len(newest) < limit:
+            heapq.heappush(newest, item)
+        else:
+            heapq.heappushpop(newest, item)
+    if newest is not None:
+        _print_backlog(args, table, backlog(), total, "results", show)
     return 0
 
 

@@ -190,3 +190,40 @@ def test_incident_appears_with_top_cause_and_updates_live(stack, topics, start_w
     keep.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, keep / "incident-page.png")
     assert shot.stat().st_size > 10_000
+
+
+def test_injected_fault_becomes_an_incident_on_the_page(stack, topics, start_worker, ui, browser, tmp_path):
+    """End to end: simulated logs with one injected fault -> worker (windows, analysis, incident
+    correlation) -> rca.incidents -> the page shows the incident and its top root cause."""
+    from playwright.sync_api import expect
+
+    url, metrics_port = ui
+    worker = start_worker(RCA_WORKER_METRICS_PORT=str(metrics_port), RCA_WORKER_IDLE_TIMEOUT_SECONDS="2")
+    sim = tmp_path / "sim"
+    done = subprocess.run([sys.executable, "-m", "cli.main", "--log-level", "WARNING", "simulate", "--out", str(sim),
+                           "--hosts", "2", "--minutes", "8", "--seed", "5", "--faults", "volume_attach_failure",
+                           "--kafka", "--no-progress"], cwd=PROJECT_ROOT, env={**os.environ, **stack, **topics.env()},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header, fault = (sim / "ground_truth.tsv").read_text().splitlines()[:2]
+    truth = dict(zip(header.split("\t"), fault.split("\t")))
+
+    page = browser.new_page()
+    page.goto(url)
+    cards = page.locator("[data-incident-id]")
+    deadline = time.monotonic() + 180
+    while cards.count() == 0:       # the page updates itself; we only look again
+        assert worker.proc.poll() is None, worker.log_text()[-3000:]
+        assert time.monotonic() < deadline, f"no incident on the page within 180 s\n{worker.log_text()[-3000:]}"
+        page.wait_for_timeout(1000)
+    top_causes = page.locator("[data-incident-id] .top-cause")
+    expect(top_causes.first).to_be_visible(timeout=30_000)
+    expect(page.locator("main")).to_contain_text(truth["subsystem"], timeout=30_000)
+    expect(page.locator("[data-incident-id]").filter(has_text=truth["module"]).first).to_be_visible(timeout=30_000)
+    expect(page.locator("#health")).to_contain_text("1 of 1", timeout=60_000)
+
+    shot = tmp_path / "incident-page-e2e.png"
+    page.screenshot(path=str(shot), full_page=True)
+    keep = PROJECT_ROOT / ".state" / "screenshots"
+    keep.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, keep / "incident-page-e2e.png")
