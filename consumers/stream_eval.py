@@ -1,8 +1,10 @@
 """`rca eval --stream`: replay labelled runs through the worker's own code and score the incidents.
 
 Each run of a data set laid out like the fault-injection dev set is turned
-into the messages a log shipper would send (one raw log line per message,
-keyed ``host:path`` of its file, in event-time order over all files) and fed
+into the messages a log shipper would send (one raw record per message: a
+line, or a traceback's lines together, as a shipper with multiline settings
+sends them; keyed ``host:path`` of its file; in event-time order over all
+files; ``grouped=False`` sends every line on its own) and fed
 through exactly what the worker runs, without a broker:
 ``consumers.pipeline.Pipeline`` (decode, parse, mine, window, score with the
 served bundle; every window closed at the end) and then the incident
@@ -46,32 +48,36 @@ Message = tuple[bytes, bytes, int]   # (key, value, partition)
 
 
 # -- messages of a run ------------------------------------------------------
-def _file_records(path: Path, index: int) -> Iterator[tuple[float, int, int, str]]:
+def _file_records(path: Path, index: int, grouped: bool = True) -> Iterator[tuple[float, int, int, str]]:
     """(event time, file index, record number, record text) of one log file.
 
     A record is what a shipper with multiline settings sends as one message: a
     line, or the lines of one multi-line record (a traceback logs many lines
-    under one header). A record without a time of its own keeps its predecessor's.
+    under one header); ``grouped=False``: every line on its own (a shipper
+    without multiline settings). A record without a time of its own keeps its
+    predecessor's.
     """
-    from engine.parsing import parse_lines
+    from engine.parsing import parse_line, parse_lines
 
     last = float("-inf")
     with open(path, encoding="utf-8", errors="replace") as fh:
-        for n, event in enumerate(parse_lines(fh)):
+        lines = (line.rstrip("\r\n") for line in fh)
+        events = parse_lines(lines) if grouped else (parse_line(line) for line in lines if line.strip())
+        for n, event in enumerate(events):
             if event.timestamp is not None:
                 last = event.timestamp
             if event.raw.strip():
                 yield last, index, n, event.raw
 
 
-def run_messages(run_dir: str | Path, host: str = REPLAY_HOST) -> list[Message]:
+def run_messages(run_dir: str | Path, host: str = REPLAY_HOST, grouped: bool = True) -> list[Message]:
     """The openstack.logs messages of one run (one raw record each, keyed ``host:path``),
-    merged over its files in event-time order."""
+    merged over its files in event-time order (``grouped``: see ``_file_records``)."""
     run_dir = Path(run_dir)
     files = service_log_files(run_dir)
     keys = [f"{host}:{'/'.join(p.relative_to(run_dir).parts)}".encode() for p in files]
     parts = [zlib.crc32(k) % PARTITIONS for k in keys]
-    merged = heapq.merge(*(_file_records(p, i) for i, p in enumerate(files)))
+    merged = heapq.merge(*(_file_records(p, i, grouped) for i, p in enumerate(files)))
     return [(keys[i], text.encode("utf-8"), parts[i]) for _, i, _, text in merged]
 
 
@@ -102,7 +108,13 @@ def make_pipeline(scorer, cfg: WorkerSettings | None = None) -> Pipeline:
     from consumers import models
 
     pipeline = Pipeline(cfg or WorkerSettings())
-    models.apply(pipeline, models.Serving(None, scorer))
+    quiet = logging.getLogger(models.__name__)
+    level = quiet.level
+    quiet.setLevel(max(level, logging.WARNING))   # "serving model ..." once per replayed run is noise
+    try:
+        models.apply(pipeline, models.Serving(None, scorer))
+    finally:
+        quiet.setLevel(level)
     return pipeline
 
 
@@ -172,14 +184,15 @@ def fold_bundle(train: Sequence[RunRef], events: dict) -> ModelBundle:
 def evaluate_stream(dataset_dir: str | Path, labels_tsv: str | Path, bundle: ModelBundle | None = None,
                     version: str | None = None, folds: int | None = 5, seed: int = 0,
                     events: dict | None = None, config: CorrelatorConfig | None = None,
-                    refs: Sequence[RunRef] | None = None) -> dict:
+                    refs: Sequence[RunRef] | None = None, grouped: bool = True) -> dict:
     """Stream figures of a labelled data set.
 
     With ``bundle``: that bundle serves every run (``{"stream": ...}``, held-out use).
     Without: folds by test as ``engine.rca.eval.cross_validate`` makes them (same seed,
     same folds), each fold's bundle trained on the other tests
     (``{"stream_cross_validated": ...}``). ``events``: run_id -> parsed events (to fit
-    the folds' models; loaded when not given). ``refs``: a subset of the runs.
+    the folds' models; loaded when not given). ``refs``: a subset of the runs. ``grouped``:
+    multi-line records in one message (False: one message per line).
     """
     from engine.scoring import BundleScorer
 
@@ -190,7 +203,7 @@ def evaluate_stream(dataset_dir: str | Path, labels_tsv: str | Path, bundle: Mod
         scorer = BundleScorer(bundle, version)
         for ref in refs:
             if is_evaluated(ref):
-                items.append((ref, stream_run(run_messages(ref.path), scorer, config)[1]))
+                items.append((ref, stream_run(run_messages(ref.path, grouped=grouped), scorer, config)[1]))
         out = score_stream(items)
         out["seconds"] = round(time.monotonic() - started, 1)
         return {"stream": out}
@@ -200,7 +213,7 @@ def evaluate_stream(dataset_dir: str | Path, labels_tsv: str | Path, bundle: Mod
         scorer = BundleScorer(fold_bundle(train, events), f"cv-fold-{k + 1}")
         for ref in test:
             if is_evaluated(ref):
-                items.append((ref, stream_run(run_messages(ref.path), scorer, config)[1]))
+                items.append((ref, stream_run(run_messages(ref.path, grouped=grouped), scorer, config)[1]))
         log.info("stream fold %d done (%d test runs)", k + 1, len(test))
     out = score_stream(items)
     out["seconds"] = round(time.monotonic() - started, 1)
