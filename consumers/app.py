@@ -128,8 +128,11 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
         window is published once. Not awaiting each delivery inline keeps the agent
         consuming while the producer batches; offsets still advance only past acked inputs.
         """
-        for w in windows:
-            result = pipeline.result(w)
+        if not windows:
+            return
+        # scored in one batch, in a thread: the event loop keeps fetching and heartbeating
+        results = await asyncio.get_running_loop().run_in_executor(loop_executor, pipeline.results, windows)
+        for w, result in zip(windows, results):
             topic = correlation_topic if result["is_incident"] else results_topic
             await topic.send(key=w.id.encode(), value=schemas.encode(result), callback=release_when_durable(w))
 

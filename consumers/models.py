@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from consumers.pipeline import Pipeline
-from engine.baseline import analyze_window as baseline_window
+from consumers.pipeline import Pipeline, baseline_windows
 from engine.scoring import BundleScorer
 
 log = logging.getLogger(__name__)
@@ -40,10 +39,10 @@ def apply(pipeline: Pipeline, serving: Serving) -> None:
     """Serve `serving.scorer` (or the baseline when None) from the next window on."""
     scorer = serving.scorer
     if scorer is None:
-        pipeline.analyzer, pipeline.analyzer_name, pipeline.model_version = baseline_window, "baseline", None
+        pipeline.analyzer, pipeline.analyzer_name, pipeline.model_version = baseline_windows, "baseline", None
         return
     pipeline.swap_miner(scorer.miner)
-    pipeline.analyzer = scorer.analyze_window
+    pipeline.analyzer = scorer.analyze_windows
     pipeline.analyzer_name = "bundle"
     pipeline.model_version = scorer.version
     log.info("serving model %s", scorer.version)

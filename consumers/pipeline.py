@@ -24,7 +24,7 @@ from schemas.log_event import format_timestamp
 
 log = logging.getLogger(__name__)
 
-WindowAnalyzer = Callable[[list[MinedEvent]], dict]
+WindowAnalyzer = Callable[[list[list[MinedEvent]]], list[dict]]   # many windows' items -> their analyses
 ANALYSIS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)  # seconds
 
 
@@ -107,7 +107,7 @@ class Pipeline:
 
     def __init__(self, cfg: WorkerSettings, published=None) -> None:
         self.cfg = cfg
-        self.analyzer: WindowAnalyzer = analyze_window
+        self.analyzer: WindowAnalyzer = baseline_windows
         self.analyzer_name = "baseline"
         self.model_version: str | None = None
         self.decoder = Decoder(cfg)
@@ -168,34 +168,55 @@ class Pipeline:
                 item.template_id, item.template, item.params = str(r.template_id), r.template, list(r.params)
 
     def result(self, window: Window) -> dict:
-        """The RCA result message of a closed window (validated against its schema).
+        """The RCA result message of one closed window (see `results`)."""
+        return self.results([window])[0]
 
-        If the model fails on a window, the window is still reported, by the
+    def results(self, windows: list[Window]) -> list[dict]:
+        """The RCA result messages of windows that closed together, scored in one batch (the
+        bundle runs its LSTM once over all of them); each validated against its schema.
+
+        If the model fails on the batch, each window is still reported, by the
         baseline analyzer, and the failure is logged and counted.
         """
+        if not windows:
+            return []
+        started = time.perf_counter()
         try:
-            analysis = self.analyzer(window.items)
+            analyses = self.analyzer([w.items for w in windows])
             analyzer_name = self.analyzer_name
-        except Exception:  # noqa: BLE001 - one bad window must not stop the stream
-            log.exception("analyzer %s failed on window %s; using the baseline", self.analyzer_name, window.id)
+        except Exception:  # noqa: BLE001 - bad windows must not stop the stream
+            log.exception("analyzer %s failed on %d windows (first %s); using the baseline",
+                          self.analyzer_name, len(windows), windows[0].id)
             self.counters.analyzer_errors += 1
-            analysis, analyzer_name = analyze_window(window.items), "baseline"
-        self.counters.windows_closed[window.closed_by] += 1
-        self.counters.incidents += bool(analysis["is_incident"])
-        result = {
-            "schema_version": 1,
-            "window_id": window.id,
-            "session_key": window.key,
-            "source_partition": window.partition,
-            "window_start": format_timestamp(window.start),
-            "window_end": format_timestamp(window.end),
-            "closed_by": window.closed_by,
-            "event_count": window.event_count,
-            "late_event_count": window.late_count,
-            **analysis,
-            "model_version": self.model_version if analyzer_name != "baseline" else None,
-            "analyzer": analyzer_name,
-            "produced_at": format_timestamp(time.time()),
-        }
-        schemas.validate("rca_result", result)
-        return result
+            analyses, analyzer_name = baseline_windows([w.items for w in windows]), "baseline"
+        elapsed = (time.perf_counter() - started) / len(windows)
+        model_version = self.model_version if analyzer_name != "baseline" else None
+        produced_at = format_timestamp(time.time())
+        out = []
+        for window, analysis in zip(windows, analyses):
+            self.counters.observe_analysis(elapsed)
+            self.counters.windows_closed[window.closed_by] += 1
+            self.counters.incidents += bool(analysis["is_incident"])
+            result = {
+                "schema_version": 1,
+                "window_id": window.id,
+                "session_key": window.key,
+                "source_partition": window.partition,
+                "window_start": format_timestamp(window.start),
+                "window_end": format_timestamp(window.end),
+                "closed_by": window.closed_by,
+                "event_count": window.event_count,
+                "late_event_count": window.late_count,
+                **analysis,
+                "model_version": model_version,
+                "analyzer": analyzer_name,
+                "produced_at": produced_at,
+            }
+            schemas.validate("rca_result", result)
+            out.append(result)
+        return out
+
+
+def baseline_windows(windows: list[list[MinedEvent]]) -> list[dict]:
+    """The baseline analyzer over a batch of windows."""
+    return [analyze_window(items) for items in windows]

@@ -60,20 +60,32 @@ class BundleScorer:
 
     # -- signals ---------------------------------------------------------
     def signals(self, events: Sequence[LogEvent], template_ids: Sequence[str], params: Sequence[Sequence[str]],
-                fast_mode: bool = False) -> Signals:
+                fast_mode: bool = False, sequence_deviations: list[int] | None = None) -> Signals:
+        """The LSTM and parameter signals; `sequence_deviations` when the LSTM already ran (a batch)."""
         sig = Signals()
         pm = self.bundle.param_model
         if pm is not None:
             sig.param_deviations = [i for i, (t, p) in enumerate(zip(template_ids, params)) if pm.is_deviation(t, p)]
         seq = self.bundle.sequence_model
         if seq is not None and not fast_mode and events:
-            index_sessions = session_indexes(events)
-            sessions = [[template_ids[i] for i in s] for s in index_sessions]
-            flags = seq.score_sessions(sessions)
-            dev = [i for s, f in zip(index_sessions, flags) for i, bad in zip(s, f) if bad]
-            sig.sequence_deviations = sorted(dev)
-            sig.sequence_ratio = len(dev) / len(events)
+            if sequence_deviations is None:
+                sequence_deviations = self._sequence_deviations([(events, template_ids)])[0]
+            sig.sequence_deviations = sequence_deviations
+            sig.sequence_ratio = len(sequence_deviations) / len(events)
         return sig
+
+    def _sequence_deviations(self, windows: Sequence[tuple[Sequence[LogEvent], Sequence[str]]]) -> list[list[int]]:
+        """Event indexes the LSTM did not expect, per window: every session of every window in one
+        batched call (one model call per step, not per window)."""
+        sessions, owners = [], []
+        for w, (events, template_ids) in enumerate(windows):
+            for s in session_indexes(events):
+                sessions.append([template_ids[i] for i in s])
+                owners.append((w, s))
+        out: list[list[int]] = [[] for _ in windows]
+        for (w, s), flags in zip(owners, self.bundle.sequence_model.score_sessions(sessions)):
+            out[w].extend(i for i, bad in zip(s, flags) if bad)
+        return [sorted(d) for d in out]
 
     def combined_score(self, report: Report, sig: Signals) -> float:
         th = self.bundle.thresholds.get("sequence_deviation_ratio", 0.5) or 0.5
@@ -98,15 +110,28 @@ class BundleScorer:
     # -- streaming windows ------------------------------------------------
     def analyze_window(self, items: list[MinedEvent]) -> dict:
         """The analysis part of an RCA result for one closed window (same keys as the baseline)."""
-        summary = window_summary(items)
-        events = [m.event for m in items]
-        sig = self.signals(events, [m.template_id for m in items], [m.params for m in items])
-        report = rca_analyze(events, self.bundle.rca_model, scope="window")
-        summary.update({
-            "is_incident": report.is_incident,
-            "anomaly_score": round(self.combined_score(report, sig), 4),
-            "root_causes": [rc.to_dict() for rc in report.root_causes],
-            "incidents": [{**i.to_dict(), "signals": sig.to_dict()} for i in report.incidents],
-            "scores": {"detector": round(float(report.anomaly_score), 4), **sig.to_dict()},
-        })
-        return summary
+        return self.analyze_windows([items])[0]
+
+    def analyze_windows(self, windows: Sequence[list[MinedEvent]]) -> list[dict]:
+        """The analyses of many closed windows: the LSTM runs once over all of them."""
+        events = [[m.event for m in items] for items in windows]
+        tids = [[m.template_id for m in items] for items in windows]
+        seq_dev: list[list[int] | None] = [None] * len(windows)
+        if self.bundle.sequence_model is not None:
+            seq_dev = self._sequence_deviations([(e, t) for e, t in zip(events, tids) if e])
+            it = iter(seq_dev)
+            seq_dev = [next(it) if e else None for e in events]
+        out = []
+        for items, evs, t, dev in zip(windows, events, tids, seq_dev):
+            summary = window_summary(items)
+            sig = self.signals(evs, t, [m.params for m in items], sequence_deviations=dev)
+            report = rca_analyze(evs, self.bundle.rca_model, scope="window")
+            summary.update({
+                "is_incident": report.is_incident,
+                "anomaly_score": round(self.combined_score(report, sig), 4),
+                "root_causes": [rc.to_dict() for rc in report.root_causes],
+                "incidents": [{**i.to_dict(), "signals": sig.to_dict()} for i in report.incidents],
+                "scores": {"detector": round(float(report.anomaly_score), 4), **sig.to_dict()},
+            })
+            out.append(summary)
+        return out
