@@ -64,3 +64,22 @@ def test_rca_eval_stream_prints_batch_and_stream_side_by_side(devset, tmp_path, 
     assert "fault-free runs with an incident" in text
     row = next(line for line in text.splitlines() if line.startswith("module top-3"))
     assert len(row.split()) == 4          # name, batch, stream
+
+
+def test_evaluate_stream_with_a_served_bundle_gives_stream_figures(devset):
+    """The held-out path (`rca eval --stream --model REF`): one bundle serves every run."""
+    from consumers.stream_eval import evaluate_stream, fold_bundle
+    from engine.rca.dataset import list_runs, load_run
+    from engine.rca.eval import folds_by_test
+
+    root, labels = devset
+    refs = list_runs(root, labels)
+    train, test = folds_by_test(refs, 8, seed=0)[0]
+    train = [r for r in train if r.subsystem == "Nova"][:12]
+    events = {r.run_id: load_run(r.path) for r in train}
+    out = evaluate_stream(root, labels, bundle=fold_bundle(train, events), version="test", refs=test[:6])
+    stream = out["stream"]
+    assert set(out) == {"stream"}
+    assert {"detection", "rca", "rca_end_to_end", "incidents_per_failed_run",
+            "fault_free_runs_with_incident"} <= set(stream)
+    assert all("incidents" in row for row in stream["runs"])
