@@ -205,8 +205,7 @@ class Correlator:
             if not force and now - inc["last_seen"] < self.config.quiet_seconds:
                 continue
             del self.incidents[iid]
-            for wid in inc["window_ids"]:
-                self.window_incident.pop(wid, None)
+            self.window_incident = {w: i for w, i in self.window_incident.items() if i != iid}
             if inc["published"]:
                 inc["state"] = "resolved"
                 inc["resolved_at"] = now

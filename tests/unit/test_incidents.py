@@ -164,3 +164,14 @@ def test_state_round_trips_through_json():
     assert strip == [{k: v for k, v in m.items() if k != "produced_at"} for m in b]
     assert [m["state"] for m in a] == ["updated", "resolved"]
     assert Correlator.from_state(None).incidents == {}
+
+
+def test_state_stays_bounded_on_a_long_incident():
+    c = Correlator(CorrelatorConfig(max_window_ids=5, max_causes=3))
+    feed(c, [result(i, T0 + 30 * i, "nova-compute", "compute-1", f"nova.mod{i % 7}", request_ids=[REQ])
+             for i in range(40)])
+    (inc,) = c.open_incidents()
+    assert inc["window_count"] == 40 and len(inc["window_ids"]) == 5 and len(inc["root_causes"]) == 3
+    assert len(orjson.dumps(c.to_state())) < 50_000
+    c.flush()
+    assert c.window_incident == {} and c.incidents == {}
