@@ -305,7 +305,7 @@ def add_bench(sub) -> None:
                      help="how sources ship: raw lines, JSON log events, or half of the sources each (default)")
     e2e.add_argument("--window", type=float, default=10.0, help="window size (s) for the run (default 10)")
     e2e.add_argument("--lateness", type=float, default=2.0, help="allowed lateness (s) (default 2)")
-    e2e.add_argument("--idle-timeout", type=float, default=1.0, help="idle timeout (s) (default 1)")
+    e2e.add_argument("--idle-timeout", type=float, default=5.0, help="idle timeout (s) (default 5, the worker's)")
     e2e.add_argument("--partitions", type=int, default=6, help="partitions of the input topic (default 6)")
     e2e.add_argument("--workers", type=int, default=1, metavar="N",
                      help="also run N model-serving workers in one consumer group (total and per-worker rates)")
