@@ -162,31 +162,29 @@ def cmd_results(args) -> int:
                        [None, None, None, "red" if incident else "green", None, None]))
 
     limit = _limit(args)
-    newest: list = []     # a heap of the `limit` newest windows (partitions arrive interleaved)
-    total = 0
+    # A window's result can come again (re-delivery, or republished once its incident is known):
+    # the backlog keeps the latest message per window id, then the newest `limit` windows by end.
+    latest: dict[str, dict] | None = {}
 
     def backlog() -> list[dict]:
-        return [r for *_, r in sorted(newest)]
+        key = lambda r: (r.get("window_end") or "", r.get("window_id") or "")  # noqa: E731
+        chosen = latest.values() if limit is None else heapq.nlargest(limit, latest.values(), key=key)
+        return sorted(chosen, key=key)
 
     for r in read_topic(settings.kafka, settings.topics.results, follow=args.follow, since_ms=since_ms,
                         group_prefix="rca-results-reader"):
         if r is CAUGHT_UP:
-            _print_backlog(args, table, backlog(), total, "results", show)
-            newest = None
+            _print_backlog(args, table, backlog(), len(latest), "results", show)
+            latest = None
             continue
         if args.incidents and not r.get("is_incident"):
             continue
-        total += 1
-        if newest is None:
+        if latest is None:
             show(r)
-            continue
-        item = (r.get("window_end") or "", r.get("window_id") or "", total, r)
-        if limit is None or len(newest) < limit:
-            heapq.heappush(newest, item)
         else:
-            heapq.heappushpop(newest, item)
-    if newest is not None:
-        _print_backlog(args, table, backlog(), total, "results", show)
+            latest[r.get("window_id") or str(len(latest))] = r
+    if latest is not None:
+        _print_backlog(args, table, backlog(), len(latest), "results", show)
     return 0
 
 

@@ -64,15 +64,29 @@ ok "$(rca publish --no-progress "$demo"/live/*/ | tail -1)"   # the service logs
 
 t0=$SECONDS; step "waiting for the worker to close every window"
 count() { { rca results --json --all "$@" 2>/dev/null || true; } | wc -l; }   # 0 until the topic exists
-last=-1
-for _ in $(seq 1 120); do
+open_windows() {   # from the worker's /metrics: windows still open (-1 while it does not answer)
+  .venv/bin/python - "http://127.0.0.1:$metrics_port/metrics" <<'PY'
+import sys, urllib.request
+try:
+    text = urllib.request.urlopen(sys.argv[1], timeout=2).read().decode()
+    print(int(float(next(l.split()[1] for l in text.splitlines() if l.startswith("rca_windows_open ")))))
+except Exception:
+    print(-1)
+PY
+}
+last=-1 stable=0
+for _ in $(seq 1 150); do
   kill -0 $worker 2>/dev/null || { echo; tail -30 "$demo/worker.log"; fail "the worker stopped"; }
   now=$(count)
-  [ "$now" -gt 0 ] && [ "$now" = "$last" ] && break   # results stopped growing: every window closed
+  if [ "$now" -gt 0 ] && [ "$now" = "$last" ] && [ "$(open_windows)" = 0 ]; then
+    stable=$((stable + 1)); [ $stable -ge 2 ] && break   # every window closed and published
+  else
+    stable=0
+  fi
   last=$now; sleep 2
 done
 incident_windows=$(count --incidents)
-ok "$now results, $incident_windows incident windows"
+ok "$now windows, $incident_windows of them incident windows"
 
 echo
 echo "== the incident windows (rca results --incidents; rca results shows every window)"
