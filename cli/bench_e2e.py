@@ -639,9 +639,13 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
         batch_base = math.ceil((steady_end + 2 * window + lateness) / window) * window
         ok = main.wait(m_count, since_start=base_ts - window, until_start=batch_base - window)
         rs = main.results(since_start=base_ts - window, until_start=batch_base - window)
-        # a window could close when the stream passed its end + lateness (or, for the last ones, when
-        # the stream stopped + the idle timeout); one closed earlier (idle) counts 0
-        lat = [(r["t"] - min(t0 + (r["end"] + lateness - base_ts), t_end + idle), r["events"]) for r in rs]
+        # a window could close when the stream passed its end + lateness; the last ones, which the stream
+        # never passes, when it stopped + the idle timeout. One closed earlier (idle) counts 0.
+        def could_close(end: float) -> float:
+            at = t0 + (end + lateness - base_ts)
+            return at if at <= t_end else t_end + idle
+
+        lat = [(r["t"] - could_close(r["end"]), r["events"]) for r in rs]
         summary["steady"] = {"complete": ok, "events": m_count, "rate_per_s": round(steady_rate, 1),
                              "events_reported": sum(r["events"] for r in rs), "windows": len(rs),
                              "closed_by": dict(Counter(r["closed_by"] for r in rs)),
