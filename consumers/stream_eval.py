@@ -98,8 +98,8 @@ def replay(messages: Sequence[Message], pipeline: Pipeline) -> list[dict]:
     for key, value, partition in messages:
         closed = feed(pipeline, key, value, partition, offsets[partition], now)
         offsets[partition] += 1
-        results.extend(pipeline.result(w) for w in closed)
-    results.extend(pipeline.result(w) for w in pipeline.windows.close_all("shutdown"))
+        results.extend(pipeline.results(closed))   # windows that close together are scored together
+    results.extend(pipeline.results(pipeline.windows.close_all("shutdown")))
     return results
 
 
