@@ -554,9 +554,14 @@ def top_frames(collapsed: str, n: int = 15) -> dict:
         for f in set(frames):
             incl[f] += c
     pct = lambda c: round(100.0 * c / total, 1) if total else 0.0  # noqa: E731
+
+    def inclusive(prefixes: tuple[str, ...]) -> list:
+        return [[f, pct(c)] for f, c in incl.most_common() if any(f"({p}" in f for p in prefixes)][:n]
+
     return {"samples": total,
             "self": [[f, pct(c)] for f, c in own.most_common(n)],
-            "inclusive": [[f, pct(c)] for f, c in incl.most_common(n) if not f.startswith(("<module>", "run ("))]}
+            "inclusive_ours": inclusive(("consumers/", "engine/", "schemas/", "tracking/")),
+            "inclusive_framework": inclusive(("faust/", "aiokafka/", "mode/"))}
 
 
 def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixed", window: float = 10.0,
