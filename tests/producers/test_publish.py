@@ -70,10 +70,10 @@ def test_batches_group_records_per_key_in_order(producer):
         schemas.validate("log_batch", obj)
         assert 1 <= len(obj["records"]) <= 4
         decoded = [decode_value(r, 1_000_000) for r in split_records(value)]
-        assert all(isinstance(e, LogEvent) and e.service.encode() == key for e in decoded)
+        assert all(isinstance(e, LogEvent) and pub.message_key(e) == key for e in decoded)
         by_key.setdefault(key, []).extend(e.message for e in decoded)
-    assert by_key[b"nova-api"] == [e.message for e in evs if e.service == "nova-api"]
-    assert by_key[b"nova-compute"] == [e.message for e in evs if e.service == "nova-compute"]
+    assert by_key[b"ctl:nova-api"] == [e.message for e in evs if e.service == "nova-api"]
+    assert by_key[b"ctl:nova-compute"] == [e.message for e in evs if e.service == "nova-compute"]
     assert sum(len(v) for v in by_key.values()) == 25
 
 
