@@ -1,0 +1,63 @@
+"""`rca bench e2e` helpers that need no broker: re-timed records, percentiles, JSON, py-spy frames."""
+import json
+
+import orjson
+
+from cli.bench_e2e import Record, _retime, _weighted_percentile, synthetic, to_json, top_frames
+from consumers.envelope import split_records
+from consumers.ingest import decode_value
+from producers.publish import encode_batch
+
+LINE = "2018-06-28 16:08:53.054 31547 INFO nova.compute.manager [req-1 - - - - -] Took 1.5 seconds to spawn"
+
+
+def test_retime_moves_the_oslo_timestamp_only():
+    moved = _retime(LINE, 1_600_000_000.25)
+    assert moved.startswith("2020-09-13 12:26:40.250 31547 INFO")
+    assert decode_value(moved.encode(), 10**6).timestamp == 1_600_000_000.25
+    assert _retime("no header here", 1_600_000_000.0) == "no header here"
+
+
+def test_records_decode_at_their_new_time_alone_and_in_envelopes():
+    raw = Record(0.0, b"h:nova/nova-compute.log", line=LINE)
+    event = Record(0.0, b"h", event={"schema_version": 1, "timestamp": "2018-06-28T16:08:53.054Z",
+                                     "service": "nova-api", "message": "hello"})
+    for r in (raw, event):
+        assert decode_value(r.value(1_600_000_000.0), 10**6).timestamp == 1_600_000_000.0
+    records = split_records(encode_batch([raw.batch_item(1_600_000_001.0), event.batch_item(1_600_000_002.0)]))
+    assert [decode_value(x, 10**6).timestamp for x in records] == [1_600_000_001.0, 1_600_000_002.0]
+
+
+def test_synthetic_input_is_mixed_multi_service_and_in_time_order():
+    recs = synthetic(3000, hosts=3)
+    assert len(recs) == 3000
+    assert [r.ts for r in recs] == sorted(r.ts for r in recs)
+    assert any(r.line for r in recs) and any(r.event for r in recs)
+    services = {decode_value(r.value(), 10**6).service for r in recs if r.event}
+    assert len(services) >= 3
+
+
+def test_weighted_percentile_counts_each_event():
+    pairs = [(1.0, 98), (10.0, 1), (100.0, 1)]
+    assert _weighted_percentile(pairs, 0.5) == 1.0
+    assert _weighted_percentile(pairs, 0.99) == 10.0
+    assert _weighted_percentile(pairs, 1.0) == 100.0
+    assert _weighted_percentile([], 0.5) is None
+
+
+def test_to_json_keeps_short_lists_on_one_line():
+    obj = {"lag": [[0.5, 10], [1.0, 0]], "text": "a ] b [ c", "n": 1}
+    text = to_json(obj)
+    assert json.loads(text) == obj and "[0.5, 10]" in text
+
+
+def test_top_frames_of_collapsed_stacks(tmp_path):
+    raw = tmp_path / "p.collapsed.txt"
+    raw.write_text("main (cli/main.py:1);handle (consumers/pipeline.py:9);parse (engine/parsing.py:5) 3\n"
+                   "main (cli/main.py:1);_drain (faust/transport/consumer.py:1) 1\n")
+    out = top_frames(str(raw))
+    assert out["samples"] == 4
+    assert out["self"][0] == ["parse (engine/parsing.py:5)", 75.0]
+    assert ["handle (consumers/pipeline.py:9)", 75.0] in out["inclusive_ours"]
+    assert out["inclusive_framework"] == [["_drain (faust/transport/consumer.py:1)", 25.0]]
+    assert orjson.dumps(out)
