@@ -34,7 +34,7 @@ import orjson
 
 import schemas
 from config.settings import WorkerSettings
-from engine.parsing import parse_line, parse_lines, service_from_source
+from engine.parsing import RecordJoiner, parse_line, parse_lines, service_from_source
 from schemas.log_event import LogEvent
 
 CONTINUATION = "continuation line (no oslo.log header)"   # parse_error of a line that joined a record
@@ -47,6 +47,22 @@ _KEY_CACHE = 4096
 class Rejected:
     reason: str  # one of dead_letter.schema.json's reasons
     error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """A raw line that continues the key's open record (a traceback sent one line per message):
+    `event` was updated in place. `alone()` is the line as an event of its own, for when that
+    record's window has already closed."""
+
+    event: LogEvent
+    line: str
+
+    def alone(self) -> LogEvent:
+        prev = self.event
+        return LogEvent(self.line, self.line, prev.timestamp, prev.service, prev.host, prev.level, prev.logger,
+                        prev.pid, prev.request_id, prev.user_id, prev.project_id, prev.instance_id, prev.source,
+                        parse_error=CONTINUATION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +97,11 @@ class Decoder:
         self.clock = clock
         self._sources: dict[bytes, _Source] = {}
         self._last: dict[bytes, LogEvent] = {}   # key -> last record (insertion order = recency)
+        self._joiners: dict[bytes, RecordJoiner] = {}   # key -> its open raw record (same bound)
 
     # -- the message -------------------------------------------------------------------
 
-    def decode(self, value: bytes | None, key: bytes | None) -> LogEvent | Rejected:
+    def decode(self, value: bytes | None, key: bytes | None) -> LogEvent | Joined | Rejected:
         if value is None or not value.strip():
             return Rejected("empty", "message has no value")
         if len(value) > self.max_bytes:
@@ -130,7 +147,7 @@ class Decoder:
                 return Rejected("timestamp_out_of_range", f"timestamp {obj.get('timestamp')!r}: {exc}")
             return Rejected("schema_violation", f"log_event: timestamp: {exc}")
 
-    def _raw(self, text: str, stripped: str, key: bytes | None, src: _Source | None) -> LogEvent | Rejected:
+    def _raw(self, text: str, stripped: str, key: bytes | None, src: _Source | None) -> LogEvent | Joined | Rejected:
         path = src.path if src is not None else None
         if "\n" in stripped:
             # a shipper grouped a multi-line record (traceback, dump) into one message
@@ -139,12 +156,22 @@ class Decoder:
             if len(records) > 1:
                 event.raw, event.line_count = stripped, stripped.count("\n") + 1  # nothing is lost
         else:
-            event = parse_line(stripped, path)
+            # one line per message: a line with its record's header (a traceback line) joins it
+            fed = self._joiner(key, path).feed_line(stripped) if key is not None and "\x1b" not in stripped else None
+            if fed is None:
+                event = parse_line(stripped, path)
+            else:
+                event, joined = fed
+                if joined:
+                    return Joined(event, text.rstrip())
         if event.parse_error is None:
             return self._record(event, key, src)
         if event.parse_error in _JOINABLE:
             # an orphan continuation: keep its indentation, join the key's last record
             line = text.rstrip()
+            joiner = self._joiners.get(key) if key is not None else None
+            if joiner is not None and (record := joiner.join_tail(line)) is not None:
+                return Joined(record, line)      # the tail of the key's open raw record
             prev = self._last.get(key) if key is not None else None
             if prev is not None:
                 return LogEvent(line, line, prev.timestamp, prev.service, prev.host, prev.level, prev.logger,
@@ -175,7 +202,19 @@ class Decoder:
             elif len(last) >= self.max_keys:
                 del last[next(iter(last))]
             last[key] = event
+            joiner = self._joiners.get(key)
+            if joiner is not None and joiner.event is not event:
+                joiner.reset()   # another record came between: nothing joins the old one any more
         return event
+
+    def _joiner(self, key: bytes, path: str | None) -> RecordJoiner:
+        joiners = self._joiners
+        joiner = joiners.get(key)
+        if joiner is None:
+            if len(joiners) >= self.max_keys:
+                del joiners[next(iter(joiners))]
+            joiner = joiners[key] = RecordJoiner(path)
+        return joiner
 
     def _source(self, key: bytes) -> _Source:
         if len(self._sources) >= _KEY_CACHE:

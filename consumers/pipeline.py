@@ -15,7 +15,7 @@ from typing import Any
 import schemas
 from config.settings import WorkerSettings
 from consumers.envelope import split_records
-from consumers.ingest import Decoder, Rejected
+from consumers.ingest import Decoder, Joined, Rejected
 from consumers.windowing import DUPLICATE, Window, WindowStore
 from engine.baseline import MinedEvent, analyze_window
 from engine.sessions import event_session_key
@@ -111,6 +111,7 @@ class Pipeline:
         self.analyzer_name = "baseline"
         self.model_version: str | None = None
         self.decoder = Decoder(cfg)
+        self._record_windows: dict[bytes, Window] = {}   # Kafka key -> window of its latest record
         self.miner = TemplateMiner()
         self.windows = WindowStore(cfg.window_seconds, cfg.allowed_lateness_seconds, cfg.idle_timeout_seconds,
                                    cfg.max_open_windows, cfg.max_events_per_window, published)
@@ -140,9 +141,18 @@ class Pipeline:
     def _record(self, value: bytes | None, key: bytes | None, partition: int, offset: int,
                 timestamp_ms: int | None, token: AckToken, now: float, out: Handled) -> None:
         decoded = self.decoder.decode(value, key)
-        if isinstance(decoded, Rejected):
+        if decoded.__class__ is Rejected:
             out.rejected.append((decoded, value))
             return
+        if decoded.__class__ is Joined:
+            # a line of the key's open record (a traceback sent line by line): the record, in its
+            # window, now holds it; the message is acked with that window. If the window has
+            # closed meanwhile, the line stands as an event of its own.
+            window = self._record_windows.get(key)
+            if window is not None and not window.closed_by:
+                window.tokens.append(token.hold())
+                return
+            decoded = decoded.alone()
         event = decoded
         self.counters.events += 1
         if event.timestamp is None:
@@ -158,6 +168,12 @@ class Pipeline:
             return
         token.hold()
         out.closed.extend(closed)
+        if key is not None:   # where the key's latest record is, for lines that join it
+            windows = self._record_windows
+            windows.pop(key, None)
+            if len(windows) >= self.cfg.continuation_keys:
+                del windows[next(iter(windows))]
+            windows[key] = self.windows.last_window
 
     def swap_miner(self, miner: TemplateMiner) -> None:
         """Use a model's miner; events already in open windows are re-mined so ids match the model."""

@@ -107,6 +107,7 @@ class WindowStore:
         self._closing: OrderedDict[str, int] = OrderedDict()   # closed, result not yet delivered
         self.late_total = 0
         self.duplicates_total = 0
+        self.last_window: Window | None = None   # the window the latest event went into
 
     # -- what metrics and the pipeline read -------------------------------
     def __len__(self) -> int:
@@ -155,6 +156,7 @@ class WindowStore:
                 window = self._open_window(partition, key, start, part, wid)
         part.last_add_wall = now
         self.late_total += late
+        self.last_window = window
         window.event_count += 1
         window.late_count += late
         if offset > window.max_offset:

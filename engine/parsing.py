@@ -489,6 +489,60 @@ class RecordGrouper:
         return [event]
 
 
+class RecordJoiner(RecordGrouper):
+    """The grouper for a stream that cannot wait: one line at a time, answered at once.
+
+    A shipper that sends one line per message (kcat, Fluent Bit without a
+    multiline parser) splits a traceback into lines that all carry the same
+    oslo.log header. ``feed_line`` returns the record a line starts, or the open
+    record it continues, updated in place (raw text, line count, frames,
+    exception) with ``True``, so a consumer that already holds that record sees
+    the whole traceback by the time it reads it.
+    """
+
+    def __init__(self, source: str | None = None):
+        super().__init__(source)
+        self.event: LogEvent | None = None   # the open record, as returned by the last feed_line
+
+    def reset(self) -> None:
+        """Close the open record: the next line starts a new one."""
+        self._head = self.event = None
+
+    def join_tail(self, line: str) -> LogEvent | None:
+        """A line without a header continues the open record (a dump, a body); None if none is open."""
+        event = self.event
+        if event is None or len(self._more) >= _MAX_RECORD_LINES:
+            return None
+        self._add(line, line)
+        self._update(event)
+        return event
+
+    def _update(self, event: LogEvent) -> None:
+        event.raw = self._first + "\n" + "\n".join(self._more)
+        event.line_count = 1 + len(self._more)
+        if event.parse_error is None:
+            event.frames, event.exception_type, event.exception_text = \
+                _traceback_details([event.message, *self._bodies])
+
+    def feed_line(self, line: str) -> tuple[LogEvent, bool] | None:
+        """(record, joined) for a line with an oslo.log header; None for any other line."""
+        split = _split(line)
+        if split is None:
+            return None
+        field, h = split
+        head, event = self._head, self.event
+        if head is not None and event is not None and h[1] == head[1] and h[2] == head[2] \
+                and h[4] == head[4] and h[0] == head[0] and field == self._field \
+                and (body := self._continuation(h)) is not None:
+            self._add(line, body)
+            self._update(event)
+            return event, True
+        self._head, self._field, self._first = h, field, line
+        self._more, self._bodies, self._in_traceback = [], [], False
+        self.event = _event(field, h, line, self._services)
+        return self.event, False
+
+
 def parse_lines(lines: Iterable[str], source: str | None = None) -> Iterator[LogEvent]:
     """Parse the lines of one log file into records, grouping multi-line ones.
 

@@ -7,7 +7,7 @@ import pytest
 
 import schemas
 from config.settings import WorkerSettings
-from consumers.ingest import CONTINUATION, Decoder, Rejected, decode_value
+from consumers.ingest import Joined, CONTINUATION, Decoder, Rejected, decode_value
 from schemas.log_event import LogEvent
 
 RAW = ("2017-05-16 00:00:00.008 25746 INFO nova.osapi_compute.wsgi.server "
@@ -106,16 +106,47 @@ def test_orphan_continuation_joins_the_last_record_of_its_key():
     first = d.decode(SPAWN.encode(), KEY)
     assert first.instance_id and first.host == "compute-1" and first.service == "nova-compute"
     d.decode(RAW.encode(), b"other-host")           # another key in between changes nothing
-    for line in ("{'status': 'ERROR', 'fault': {'code': 500}}", '{"port": {"id": "p"}}',
-                 "    raise exception.PortBindingFailed(port_id=port_id)"):
-        ev = d.decode(line.encode(), KEY)
-        assert isinstance(ev, LogEvent) and ev.parse_error == CONTINUATION
-        assert ev.message == line                   # indentation kept
+    lines = ("{'status': 'ERROR', 'fault': {'code': 500}}", '{"port": {"id": "p"}}',
+             "    raise exception.PortBindingFailed(port_id=port_id)")
+    for line in lines:
+        joined = d.decode(line.encode(), KEY)
+        assert isinstance(joined, Joined) and joined.event is first
+        alone = joined.alone()                      # the line as its own event, if the record's window closed
+        assert alone.parse_error == CONTINUATION and alone.message == line   # indentation kept
         for f in ("timestamp", "service", "host", "level", "logger", "pid", "request_id", "instance_id"):
-            assert getattr(ev, f) == getattr(first, f), f
+            assert getattr(alone, f) == getattr(first, f), f
+    assert first.raw.split("\n")[1:] == list(lines) and first.line_count == 4
     orphan = d.decode(b"{'status': 'ERROR'}", b"compute-2:/var/log/neutron/server.log")
     assert orphan.timestamp is None and orphan.host == "compute-2" and orphan.service == "neutron-server"
     assert d.decode(b"  dangling", None).timestamp is None   # no key: nothing to join
+
+
+TRACEBACK = """2019-08-01 10:00:00.123 1234 ERROR nova.compute.manager [req-9 admin admin] [instance: 8b3c2a9e-1d7e-4b8e-9a65-3a7f5f0e6c11] Instance failed to spawn
+2019-08-01 10:00:00.123 1234 ERROR nova.compute.manager [instance: 8b3c2a9e-1d7e-4b8e-9a65-3a7f5f0e6c11] Traceback (most recent call last):
+2019-08-01 10:00:00.123 1234 ERROR nova.compute.manager [instance: 8b3c2a9e-1d7e-4b8e-9a65-3a7f5f0e6c11]   File "/opt/stack/nova/nova/compute/manager.py", line 2192, in _build_resources
+2019-08-01 10:00:00.123 1234 ERROR nova.compute.manager [instance: 8b3c2a9e-1d7e-4b8e-9a65-3a7f5f0e6c11]     yield resources
+2019-08-01 10:00:00.123 1234 ERROR nova.compute.manager [instance: 8b3c2a9e-1d7e-4b8e-9a65-3a7f5f0e6c11]   File "/opt/stack/nova/nova/virt/libvirt/driver.py", line 3120, in spawn
+2019-08-01 10:00:00.123 1234 ERROR nova.compute.manager [instance: 8b3c2a9e-1d7e-4b8e-9a65-3a7f5f0e6c11]     raise exception.PortBindingFailed(port_id=port_id)
+2019-08-01 10:00:00.123 1234 ERROR nova.compute.manager [instance: 8b3c2a9e-1d7e-4b8e-9a65-3a7f5f0e6c11] PortBindingFailed: Binding failed for port p
+2019-08-01 10:00:01.000 1234 INFO nova.compute.manager [req-9 admin admin] Terminating instance"""
+
+
+def test_a_traceback_sent_one_line_per_message_is_one_record_as_in_a_file():
+    """What kcat or a shipper without multiline settings sends: each line of a traceback alone,
+    every one with the record's header. They join the record, which ends with the same frames
+    and exception as the file parser gives."""
+    from engine.parsing import parse_lines
+
+    d = decoder()
+    outs = [d.decode(line.encode(), KEY) for line in TRACEBACK.splitlines()]
+    assert [type(o).__name__ for o in outs] == ["LogEvent"] + ["Joined"] * 6 + ["LogEvent"]
+    record, expected = outs[0], list(parse_lines(TRACEBACK.splitlines(), "/var/log/nova/nova-compute.log"))[0]
+    assert all(o.event is record for o in outs[1:7])
+    assert (record.frames, record.exception_type, record.exception_text, record.line_count, record.raw) == \
+        (expected.frames, expected.exception_type, expected.exception_text, expected.line_count, expected.raw)
+    assert outs[-1].message == "Terminating instance"
+    # a line of another record's header never joins: the next record starts
+    assert isinstance(d.decode(TRACEBACK.splitlines()[1].encode(), KEY), LogEvent)
 
 
 def test_continuation_joins_a_json_record_and_the_lru_is_bounded():

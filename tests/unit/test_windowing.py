@@ -256,3 +256,25 @@ def test_a_message_is_acked_once_after_all_its_windows_and_letters_are_released(
         for t in w.tokens:
             t.release()
     assert ev.acked == 1
+
+
+def test_a_traceback_sent_line_by_line_is_one_event_acked_with_its_window():
+    from config.settings import WorkerSettings
+    from consumers.pipeline import Pipeline
+    from tests.unit.test_ingest import KEY, TRACEBACK
+
+    p = Pipeline(WorkerSettings())
+    events = []
+    for offset, line in enumerate(TRACEBACK.splitlines()[:7]):
+        ev = _Event()
+        events.append(ev)
+        out = p.handle(line.encode(), KEY, 0, offset, None, event=ev, now=0)
+        assert (out.rejected, out.closed) == ([], [])
+        out.token.release()
+    (window,) = p.windows.close_all("shutdown")
+    (item,) = window.items
+    assert window.event_count == 1 and item.event.exception_type and len(item.event.frames) == 2
+    assert not any(e.acked for e in events)
+    for t in window.tokens:
+        t.release()
+    assert all(e.acked == 1 for e in events)
