@@ -448,10 +448,15 @@ class WorkerGroup:
         return False
 
     def first_consumed(self, sink: Sink | None = None) -> float | None:
-        """Broker time of the first probe dead letter (the worker's first message)."""
+        """Broker time of the first probe dead letter (the worker's first message); without one,
+        the first lag sample below the backlog, less the commit interval (1 s), for the group."""
         sinks = [sink] if sink else self.sinks
         probes = [x["t"] for s in sinks for x in list(s.letters) if x["reason"] == "empty"]
-        return min(probes) if probes else None
+        if probes:
+            return min(probes)
+        samples = self.lag.samples if self.lag is not None else []
+        drops = [t for t, lag in samples if samples and lag < samples[0][1]]
+        return drops[0] - 1.0 if drops and sink is None else None
 
     def stop(self) -> None:
         for p in self.procs:
@@ -589,7 +594,8 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
         say(f"published the backlog ({total} messages with probes and flush events) in {took:.1f} s")
 
         if model:
-            model_name, model_ref, about = f"bench-none-{bench.tag}", model, f"--model {model}"
+            # REF resolves against the configured registered model name (or is a path / URL)
+            model_name, model_ref, about = bench.settings.mlflow.registered_model_name, model, f"--model {model}"
         else:
             model_name, model_ref, about = _train_and_register(records, epochs, 50_000, say)
         summary["model"] = about
@@ -656,6 +662,11 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
                              "closed_by": dict(Counter(r["closed_by"] for r in rs)),
                              "events_in_windows_closed_before_they_could": sum(w for v, w in lat if v < 0)}
         lat = [(max(0.0, v), w) for v, w in lat]
+        for how in sorted({r["closed_by"] for r in rs}):
+            part = [x for x, r in zip(lat, rs) if r["closed_by"] == how]
+            summary["steady"][f"latency_p50_ms_closed_by_{how}"] = _ms(_weighted_percentile(part, 0.50))
+            summary["steady"][f"latency_p99_ms_closed_by_{how}"] = _ms(_weighted_percentile(part, 0.99))
+        summary["steady"]["lag"] = main.lag.series(t0, t_end + idle + 5.0)
         summary["steady_latency_p50_ms"] = _ms(_weighted_percentile(lat, 0.50))
         summary["steady_latency_p99_ms"] = _ms(_weighted_percentile(lat, 0.99))
         say(f"steady latency after a window could close: p50 {summary['steady_latency_p50_ms']} ms, "
@@ -730,7 +741,7 @@ def _batched(bench: Bench, main: WorkerGroup, records: list[Record], size: int, 
     last = max((r["t"] for r in rs), default=None)
     out = {"batched": {"messages": len(messages), "records": n, "records_per_message": size, "complete": ok,
                        "records_reported": reported, "dead_letters": dict(letters)}}
-    out["batched_records_per_s"] = _rate(reported, (last - t_pub) if last and reported >= n else None)
+    out["batched_records_per_s"] = _rate(reported, (last - t_pub) if last else None)   # see "complete"
     if reported < n:
         out["batched"]["note"] = (f"the worker reported {reported} of {n} records; dead letters {dict(letters)}: "
                                   "it does not read batch envelopes yet" if letters else "incomplete")
