@@ -303,6 +303,7 @@ def _follow_production(app: faust.App, settings: Settings, pipeline: Pipeline, s
             await emit(f"model-{settings.worker.app_id}", "model_loaded", model_version=serving.version)
             return
         if error and error != reported_error and models.is_bundle_problem(error):
+            pipeline.counters.model_refusals += 1
             log.warning("keeping model %s: %s", serving.version, error.splitlines()[0][:300])
             await emit(f"model-{settings.worker.app_id}", "model_load_failed", reason=error[:1000],
                        model_version=serving.version)

@@ -45,6 +45,7 @@ def apply(pipeline: Pipeline, serving: Serving) -> None:
     pipeline.analyzer = scorer.analyze_windows
     pipeline.analyzer_name = "bundle"
     pipeline.model_version = scorer.version
+    pipeline.counters.model_loaded()
     log.info("serving model %s", scorer.version)
 
 

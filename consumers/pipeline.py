@@ -111,7 +111,9 @@ class Pipeline:
         self.analyzer_name = "baseline"
         self.model_version: str | None = None
         self.decoder = Decoder(cfg)
-        self._record_windows: dict[bytes, Window] = {}   # Kafka key -> window of its latest record
+        # Kafka key -> the window of its latest record, or (an int) the highest offset of the
+        # published window a re-delivered record was found in
+        self._record_windows: dict[bytes, Window | int] = {}
         self.miner = TemplateMiner()
         self.windows = WindowStore(cfg.window_seconds, cfg.allowed_lateness_seconds, cfg.idle_timeout_seconds,
                                    cfg.max_open_windows, cfg.max_events_per_window, published)
@@ -149,8 +151,14 @@ class Pipeline:
             # window, now holds it; the message is acked with that window. If the window has
             # closed meanwhile, the line stands as an event of its own.
             window = self._record_windows.get(key)
-            if window is not None and not window.closed_by:
+            if window.__class__ is int:          # the record was re-delivered, already published
+                if offset <= window:             # ... and this line with it
+                    self.counters.duplicates += 1
+                    return
+            elif window is not None and not window.closed_by:
                 window.tokens.append(token.hold())
+                if offset > window.max_offset:
+                    window.max_offset = offset   # so a re-delivery of this line is known as published
                 return
             decoded = decoded.alone()
         event = decoded
@@ -163,17 +171,18 @@ class Pipeline:
             event.timestamp = seen if seen != float("-inf") else (timestamp_ms or time.time() * 1000) / 1000.0
         item = MinedEvent.from_match(event, self.miner.add(event.message))
         closed = self.windows.add(event_session_key(event), event.timestamp, item, token, now, partition, offset)
-        if closed is DUPLICATE:
+        duplicate = closed is DUPLICATE
+        if duplicate:
             self.counters.duplicates += 1
-            return
-        token.hold()
-        out.closed.extend(closed)
-        if key is not None:   # where the key's latest record is, for lines that join it
+        else:
+            token.hold()
+            out.closed.extend(closed)
+        if key is not None:   # where the key's latest record is (for lines that join it)
             windows = self._record_windows
             windows.pop(key, None)
             if len(windows) >= self.cfg.continuation_keys:
                 del windows[next(iter(windows))]
-            windows[key] = self.windows.last_window
+            windows[key] = self.windows.duplicate_of if duplicate else self.windows.last_window
 
     def swap_miner(self, miner: TemplateMiner) -> None:
         """Use a model's miner; events already in open windows are re-mined so ids match the model."""

@@ -108,6 +108,7 @@ class WindowStore:
         self.late_total = 0
         self.duplicates_total = 0
         self.last_window: Window | None = None   # the window the latest event went into
+        self.duplicate_of = -1   # after DUPLICATE: the highest offset of the published window it was in
 
     # -- what metrics and the pipeline read -------------------------------
     def __len__(self) -> int:
@@ -144,8 +145,9 @@ class WindowStore:
             published, closing = self.published, self._closing
             while (pkey := published_key(partition, wid := window_id(key, start, partition))) in closing \
                     or pkey in published:
-                if 0 <= offset <= closing.get(pkey, published.get(pkey, -1)):
+                if 0 <= offset <= (held := closing.get(pkey, published.get(pkey, -1))):
                     self.duplicates_total += 1
+                    self.duplicate_of = held
                     return DUPLICATE
                 late = True
                 start = self._late_slot(partition, key, start, part)

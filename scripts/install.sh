@@ -51,6 +51,11 @@ if ! need chromium && ! [ -x /usr/bin/chromium ]; then
     apt_install chromium || echo "install: chromium not installed; the browser test will skip" >&2
   fi
 fi
+# kcat (a Kafka client we did not write) feeds the worker in a test as a shipper would;
+# that test skips with a reason where it cannot be installed.
+if ! need kcat && can_apt; then
+  apt_install kcat || echo "install: kcat not installed; the kcat test will skip" >&2
+fi
 
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then

@@ -269,6 +269,11 @@ class WorkerRun:
     def start(self) -> "WorkerRun":
         """Start the background logger; it opens the run at once (retrying while tracking is down)."""
         if self.enabled and self._thread is None:
+            # MLflow imports its modules lazily; two threads importing them at once (this logger
+            # and the model loader) can fail with a module-lock deadlock: import them here first
+            import mlflow.entities  # noqa: F401
+            import mlflow.tracking  # noqa: F401
+
             self._enqueue(("open", None, None))
             self._thread = threading.Thread(target=self._loop, name="rca-tracking", daemon=True)
             self._thread.start()

@@ -84,7 +84,8 @@ def start_worker(stack, topics, tmp_path):
         # A registered model of its own (none is production: the baseline serves) and no
         # tracking, unless the test says otherwise.
         env = {**stack, **topics.env(), "RCA_WORKER_APP_ID": group, "RCA_MLFLOW_AUTO_LOG": "false",
-               "RCA_MLFLOW_REGISTERED_MODEL_NAME": f"test-{group}", **extra}
+               "RCA_MLFLOW_REGISTERED_MODEL_NAME": f"test-{group}",
+               "RCA_WORKER_METRICS_PORT": "0", **extra}   # /metrics off unless a test asks for a port
         w = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log")
         started.append(w)
         return w

@@ -278,3 +278,22 @@ def test_a_traceback_sent_line_by_line_is_one_event_acked_with_its_window():
     for t in window.tokens:
         t.release()
     assert all(e.acked == 1 for e in events)
+
+
+def test_a_line_by_line_traceback_redelivered_after_a_crash_is_all_duplicates():
+    from config.settings import WorkerSettings
+    from consumers.pipeline import Pipeline
+    from tests.unit.test_ingest import KEY, TRACEBACK
+
+    lines = TRACEBACK.splitlines()[:7]
+    published: dict[str, int] = {}
+    first = Pipeline(WorkerSettings(), published=published)
+    for offset, line in enumerate(lines):
+        first.handle(line.encode(), KEY, 0, offset, None, now=0)
+    (window,) = first.windows.close_all("shutdown")
+    first.windows.mark_published(window)
+    again = Pipeline(WorkerSettings(), published=published)     # restart: all offsets come again
+    for offset, line in enumerate(lines):
+        out = again.handle(line.encode(), KEY, 0, offset, None, now=0)
+        assert (out.rejected, out.closed) == ([], [])
+    assert again.counters.duplicates == len(lines) and len(again.windows) == 0
