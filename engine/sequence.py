@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 BIG_BATCH = 2048  # from this many windows on, matrix products use every core (small ones stay on one)
+FLAG_CACHE = 200_000   # (history, next) answers kept by deviations()
 PAD = 0   # index 0 pads short histories
 UNK = 1   # index 1 is any template not seen in training
 
@@ -147,9 +148,30 @@ class SequenceModel:
         return hs @ t["w_out"] + t["b_out"]
 
     def deviations(self, histories: np.ndarray, nexts: np.ndarray) -> np.ndarray:
-        """True where the next template is not among the top-g predictions (or unknown)."""
+        """True where the next template is not among the top-g predictions (or unknown).
+
+        Logs repeat themselves (periodic tasks, the same request flow again and again), so
+        most (history, next) pairs of a batch were seen before: each distinct pair is scored
+        once, and its answer kept in a bounded cache, which saves most of the forward passes
+        of a stream (the answer is a pure function of the pair, so nothing changes but time).
+        """
         if len(histories) == 0:
             return np.zeros(0, dtype=bool)
+        rows = np.column_stack([histories, nexts]).astype(np.int32, copy=False)
+        unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+        cache = self.__dict__.setdefault("_flags", {})
+        keys = [r.tobytes() for r in unique]
+        flags = np.fromiter((cache.get(k, 2) for k in keys), dtype=np.int8, count=len(keys))
+        todo = np.flatnonzero(flags == 2)
+        if len(todo):
+            fresh = self._deviations(unique[todo, :-1], unique[todo, -1])
+            flags[todo] = fresh
+            if len(cache) + len(todo) > FLAG_CACHE:
+                cache.clear()
+            cache.update(zip((keys[i] for i in todo), fresh.tolist()))
+        return flags[inverse.reshape(-1)].astype(bool)
+
+    def _deviations(self, histories: np.ndarray, nexts: np.ndarray) -> np.ndarray:
         if len(histories) >= BIG_BATCH:
             from threadpoolctl import threadpool_limits
 
@@ -181,6 +203,7 @@ class SequenceModel:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("_tables", None)  # derived; rebuilt on first use
+        state.pop("_flags", None)   # a cache of answers
         return state
 
 

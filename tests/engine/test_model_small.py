@@ -95,3 +95,18 @@ def test_window_explanations_are_grounded_in_evidence(bundle):
     raw_lines = {line for e in run + [crash] for line in e.raw.split("\n")}
     assert all(line in raw_lines for line in top["evidence"])
     assert top["subsystem"] == "nova" and top["recommendation"]
+
+
+def test_cached_deviations_equal_the_forward_pass(bundle):
+    """deviations() scores each distinct (history, next) pair once and caches it: same answers."""
+    seq: SequenceModel = bundle.sequence_model
+    seq.__dict__.pop("_flags", None)      # other tests of this module filled it
+    rng = np.random.default_rng(3)
+    n_classes = seq.weights["w_out"].shape[1]
+    base = rng.integers(0, n_classes, size=(40, seq.config.history + 1))
+    rows = base[rng.integers(0, len(base), size=500)]          # many repeats, as in a log stream
+    histories, nexts = rows[:, :-1], rows[:, -1]
+    expected = seq._deviations(histories, nexts)
+    assert (seq.deviations(histories, nexts) == expected).all()
+    assert (seq.deviations(histories, nexts) == expected).all()  # now from the cache
+    assert len(seq.__dict__["_flags"]) == len(np.unique(rows, axis=0))
