@@ -213,8 +213,11 @@ def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, 
     from consumers.incidents import Correlator
 
     key = "correlator"
-    correlation_topic = app.topic(settings.topics.correlation, key_type=bytes, value_type=bytes)
-    incidents_topic = app.topic(settings.topics.incidents, key_type=bytes, value_type=bytes)
+    counts = settings.topics.partitions()   # internal: Faust creates them when missing, with these counts
+    correlation_topic = app.topic(settings.topics.correlation, key_type=bytes, value_type=bytes, internal=True,
+                                  partitions=counts[settings.topics.correlation])
+    incidents_topic = app.topic(settings.topics.incidents, key_type=bytes, value_type=bytes, internal=True,
+                                partitions=counts[settings.topics.incidents], config={"cleanup.policy": "compact"})
     state = app.tables.add(SinglePartitionTable(
         app, name="incident-state", beacon=app.tables.beacon, key_type=str, partitions=1,
         help="The correlator's open incidents (consumers/incidents.py to_state)"))

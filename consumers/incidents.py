@@ -120,6 +120,27 @@ def _cause_key(rc: dict) -> str:
     return rc.get("module") or rc.get("subsystem") or "unknown"
 
 
+GENERIC_CATEGORIES = frozenset({"error", "unknown", "", None})
+
+
+def _signature(causes) -> set[str]:
+    """What says two windows show the same fault: their causes' modules and (specific) categories.
+    Time and a shared host or service are weaker (in a small cloud every fault shares them): a
+    window whose top cause names another failure category in a subsystem the incident does not
+    involve (volume attach in cinder while vif plugging fails in neutron) is another fault."""
+    out = set()
+    for rc in causes:
+        if rc.get("module"):
+            out.add("m:" + rc["module"])
+        if rc.get("category") not in GENERIC_CATEGORIES:
+            out.add("c:" + rc["category"])
+    return out
+
+
+def _categories(signature: set[str]) -> set[str]:
+    return {s for s in signature if s.startswith("c:")}
+
+
 def _add_capped(target: list, values, cap: int) -> None:
     seen = set(target)
     for v in values:
@@ -238,12 +259,15 @@ class Correlator:
             "hosts": set(r.get("hosts") or []), "services": set(r.get("services") or []),
             "causes": causes, "first_error": first_error,
             "subsystems": {rc.get("subsystem") for rc in causes[:3] if rc.get("subsystem")},
+            "signature": _signature(causes[:1]),
             "model_version": r.get("model_version"), "analyzer": r.get("analyzer") or "",
         }
 
     def _links(self, w: dict) -> list[str]:
-        """Open incidents this window joins: by shared ids first, else by time + context; oldest first."""
-        by_id, by_time = [], []
+        """Open incidents this window joins: by shared ids, else (close in time) by the same cause, else by
+        shared hosts, services or subsystems unless the causes say it is another fault; oldest first."""
+        by_id, by_cause, by_context = [], [], []
+        top_subsystem = w["causes"][0].get("subsystem") if w["causes"] else None
         for iid, inc in self.incidents.items():
             if w["ids"] and (not w["ids"].isdisjoint(inc["request_ids"])
                              or not w["ids"].isdisjoint(inc["instance_ids"])):
@@ -252,10 +276,15 @@ class Correlator:
             gap = w["start"] - inc["last_seen"]
             if gap > self.config.link_seconds or inc["first_seen"] - w["end"] > self.config.link_seconds:
                 continue
-            if (not w["hosts"].isdisjoint(inc["hosts"]) or not w["services"].isdisjoint(inc["services"])
+            theirs = _signature(inc["causes"].values())
+            if not w["signature"].isdisjoint(theirs):
+                by_cause.append(iid)                # the same module or failure category
+            elif _categories(w["signature"]) and _categories(theirs) and top_subsystem not in inc["subsystems"]:
+                continue                            # another failure in another subsystem: another fault
+            elif (not w["hosts"].isdisjoint(inc["hosts"]) or not w["services"].isdisjoint(inc["services"])
                     or not w["subsystems"].isdisjoint(inc["subsystems"])):
-                by_time.append(iid)
-        linked = by_id or by_time
+                by_context.append(iid)
+        linked = by_id or by_cause or by_context
         return sorted(linked, key=lambda i: (self.incidents[i]["first_seen"], i))
 
     def _new(self, w: dict) -> dict:

@@ -29,7 +29,7 @@ ok "up"
 tag=$(date +%Y%m%d%H%M%S)
 metrics_port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export RCA_TOPIC_LOGS=demo.logs.$tag RCA_TOPIC_RESULTS=demo.results.$tag RCA_TOPIC_DLQ=demo.dlq.$tag
-export RCA_TOPIC_INCIDENTS=demo.incidents.$tag
+export RCA_TOPIC_INCIDENTS=demo.incidents.$tag RCA_TOPIC_CORRELATION=demo.correlation.$tag
 export RCA_WORKER_APP_ID=rca-demo-$tag RCA_WORKER_IDLE_TIMEOUT_SECONDS=3 RCA_WORKER_METRICS_PORT=$metrics_port
 export RCA_MLFLOW_REGISTERED_MODEL_NAME=openstack-rca-demo-$tag RCA_MLFLOW_EXPERIMENT_NAME=openstack_rca_demo
 

@@ -101,6 +101,27 @@ def test_concurrent_faults_on_different_hosts_without_shared_ids_stay_apart():
     assert len(latest(msgs)) == 2
 
 
+def test_two_faults_at_once_on_the_same_host_stay_apart_when_their_causes_differ():
+    """A small cloud: every fault touches the same hosts. A window whose cause names another failure
+    category in another subsystem is another incident; the same category (or module) joins."""
+    def cat(r, category):
+        r["root_causes"][0]["category"] = category
+        return r
+
+    c = Correlator()
+    msgs = feed(c, [
+        cat(result(1, T0, "nova-compute", "cmp-1", "nova.virt.libvirt.vif", request_ids=["req-a"]), "vif plugging"),
+        cat(result(2, T0 + 60, "cinder-volume", "cmp-1", "cinder.volume.targets.lio", request_ids=["req-b"]),
+            "volume attach"),
+        cat(result(3, T0 + 120, "neutron-openvswitch-agent", "cmp-1", "neutron.agent.ovs", request_ids=["req-c"]),
+            "vif plugging"),
+    ])
+    incidents = latest(msgs)
+    assert len(incidents) == 2
+    sizes = sorted(len(m["window_ids"]) for m in incidents.values())
+    assert sizes == [1, 2]
+
+
 def test_a_window_linking_two_open_incidents_merges_them():
     c = Correlator()
     feed(c, [
