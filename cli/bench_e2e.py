@@ -144,6 +144,17 @@ def replay(paths: list[str], n: int | None, fmt: str = "mixed") -> list[Record]:
     return out[:n] if n else out
 
 
+def expected_events(messages) -> int:
+    """How many events the worker should report for these (key, value) messages, in order: the
+    worker's own decoder joins a raw continuation line (a traceback sent line by line) to its record
+    and dead-letters what it rejects, so those are not events of a window."""
+    from config.settings import WorkerSettings
+    from consumers.ingest import Decoder
+
+    decoder = Decoder(WorkerSettings())
+    return sum(1 for key, value in messages if type(decoder.decode(value, key)).__name__ == "LogEvent")
+
+
 def _flush_value(ts: float) -> bytes:
     return orjson.dumps({"schema_version": 1, "timestamp": format_timestamp(ts), "service": "bench",
                          "host": "bench", "instance_id": FLUSH_KEY, "level": "INFO", "logger": "bench",
@@ -279,6 +290,7 @@ class Bench:
         self.say = say
         self.logs = f"{self.prefix}.logs"
         self.backlog_end = math.inf   # windows of the backlog start before this (set once it is known)
+        self.expect = 0               # events the worker should report for the input (joined lines are not)
         self.procs: list[subprocess.Popen] = []
         self._create({self.logs: partitions, f"{self.prefix}.control": 1, f"{self.prefix}.control.events": 1,
                       f"{self.prefix}.incidents": partitions})
@@ -469,14 +481,21 @@ class WorkerGroup:
         return [p.pid for p in self.procs]
 
 
-def _backlog_figures(group: WorkerGroup, n: int, ok: bool, since: float = -math.inf, until: float = math.inf) -> dict:
-    """Rate, latency, lag and delivery checks of a backlog of `n` events in windows starting in [since, until)."""
+def _backlog_figures(group: WorkerGroup, n: int, ok: bool, since: float = -math.inf, until: float = math.inf,
+                     expect: int | None = None) -> dict:
+    """Rate, latency, lag and delivery checks of a backlog of `n` messages (`expect` events once joined
+    lines are in their records) in windows starting in [since, until).
+
+    The rate is in messages/s, comparable with the bare readers': the messages behind the events
+    reported (all of them when every expected event was reported)."""
+    expect = expect or n
     results = group.results(since, until)
     t0 = group.first_consumed()
     events = sum(r["events"] for r in results)
     last = max((r["t"] for r in results), default=None)
+    messages = round(n * min(1.0, events / expect))
     out = {"complete": ok, "events_reported": events, "windows": len(results),
-           "events_per_s": _rate(events, (last - t0) if (last and t0) else None),
+           "events_per_s": _rate(messages, (last - t0) if (last and t0) else None),
            "analyzers": dict(Counter(r["analyzer"] for r in results)),
            "closed_by": dict(Counter(r["closed_by"] for r in results)),
            "dead_letters": dict(Counter(x["reason"] for x in group.letters()))}
@@ -493,8 +512,9 @@ def _backlog_figures(group: WorkerGroup, n: int, ok: bool, since: float = -math.
     distinct: dict[str, int] = {}
     for r in results:
         distinct.setdefault(r["id"], r["events"])
-    out.update({"events_in_distinct_windows": sum(distinct.values()), "events_published": n,
-                "events_lost": max(0, n - sum(distinct.values())), "windows_reported_twice": len(dup)})
+    out.update({"messages_published": n, "events_expected": expect,
+                "events_in_distinct_windows": sum(distinct.values()),
+                "events_lost": max(0, expect - sum(distinct.values())), "windows_reported_twice": len(dup)})
     if len(group.sinks) > 1:
         per = []
         for s in group.sinks:
@@ -502,7 +522,8 @@ def _backlog_figures(group: WorkerGroup, n: int, ok: bool, since: float = -math.
             first = group.first_consumed(s) or t0
             ev = sum(r["events"] for r in rs)
             end = max((r["t"] for r in rs), default=None)
-            per.append({"events": ev, "events_per_s": _rate(ev, (end - first) if (end and first) else None)})
+            per.append({"events": ev, "events_per_s": _rate(round(ev * n / expect),
+                                                            (end - first) if (end and first) else None)})
         out["per_worker"] = per
     return out
 
@@ -583,7 +604,9 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
                   log_dir=log_dir, say=say)
     flush_ts = t_max + window + lateness + 1.0
     bench.backlog_end = math.floor(flush_ts / window) * window   # windows of the backlog start before this
-    summary: dict = {"events": n, "input": "replay " + " ".join(logs) if logs else f"simulator ({fmt})",
+    expect = bench.expect = expected_events((r.key, r.value()) for r in records)
+    source = ("replay " + " ".join(logs)) if logs else f"simulator ({fmt})"
+    summary: dict = {"events": n, "events_expected": expect, "input": source,
                      "partitions": partitions, "window_s": window, "lateness_s": lateness, "idle_timeout_s": idle,
                      "process_logs": str(log_dir)}
     try:
@@ -608,11 +631,11 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
         say(f"bare Faust agent: {fa['events_per_s']} messages/s")
 
         base = bench.start_workers("baseline", 1, f"bench-none-{bench.tag}", None)
-        ok = base.wait(n, until_start=bench.backlog_end)
+        ok = base.wait(expect, until_start=bench.backlog_end)
         base.stop()
-        summary["worker_baseline"] = b = _backlog_figures(base, n, ok, until=bench.backlog_end)
+        summary["worker_baseline"] = b = _backlog_figures(base, n, ok, until=bench.backlog_end, expect=expect)
         summary["worker_baseline_events_per_s"] = b["events_per_s"]
-        say(f"worker, baseline analyzer: {b['events_per_s']} events/s ({b['events_reported']}/{n} reported)")
+        say(f"worker, baseline analyzer: {b['events_per_s']} events/s ({b['events_reported']} of {expect} expected events reported)")
 
         main = bench.start_workers("model", 1, model_name, model_ref)
         spies: list[subprocess.Popen] = []
@@ -620,14 +643,14 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
             _wait_for(lambda: main.first_consumed() is not None, main, timeout)
             expected = n / (summary["worker_baseline_events_per_s"] or 1000.0) * 2
             spies = _profile(main.pids()[0], profile, min(expected, 120.0))
-        ok = main.wait(n, until_start=bench.backlog_end)
+        ok = main.wait(expect, until_start=bench.backlog_end)
         for s in spies:
             s.wait(150)
-        summary["worker"] = m = _backlog_figures(main, n, ok, until=bench.backlog_end)
+        summary["worker"] = m = _backlog_figures(main, n, ok, until=bench.backlog_end, expect=expect)
         rate = summary["worker_events_per_s"] = m["events_per_s"]
         summary["backlog_latency_p50_ms"] = m.get("latency_p50_ms")
         summary["backlog_latency_p99_ms"] = m.get("latency_p99_ms")
-        say(f"worker serving the model: {rate} events/s ({m['events_reported']}/{n} reported, "
+        say(f"worker serving the model: {rate} events/s ({m['events_reported']} of {expect} expected events reported, "
             f"analyzers {m['analyzers']}); backlog latency p99 {m.get('latency_p99_ms')} ms")
         if profile:
             raw_path = str(Path(profile).with_suffix(".collapsed.txt"))
@@ -648,7 +671,8 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
         t0, t_end = _steady_publish(bench, sub, new_ts, base_ts)
         steady_end = math.ceil((new_ts[-1] + window) / window) * window
         batch_base = math.ceil((steady_end + 2 * window + lateness) / window) * window
-        ok = main.wait(m_count, since_start=base_ts - window, until_start=batch_base - window)
+        m_expect = expected_events((r.key, r.value(ts)) for r, ts in zip(sub, new_ts))
+        ok = main.wait(m_expect, since_start=base_ts - window, until_start=batch_base - window)
         rs = main.results(since_start=base_ts - window, until_start=batch_base - window)
         # a window could close when the stream passed its end + lateness; the last ones, which the stream
         # never passes, when it stopped + the idle timeout. One closed earlier (idle) counts 0.
@@ -657,7 +681,8 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
             return at if at <= t_end else t_end + idle
 
         lat = [(r["t"] - could_close(r["end"]), r["events"]) for r in rs]
-        summary["steady"] = {"complete": ok, "events": m_count, "rate_per_s": round(steady_rate, 1),
+        summary["steady"] = {"complete": ok, "events": m_count, "events_expected": m_expect,
+                             "rate_per_s": round(steady_rate, 1),
                              "events_reported": sum(r["events"] for r in rs), "windows": len(rs),
                              "closed_by": dict(Counter(r["closed_by"] for r in rs)),
                              "events_in_windows_closed_before_they_could": sum(w for v, w in lat if v < 0)}
@@ -732,18 +757,19 @@ def _batched(bench: Bench, main: WorkerGroup, records: list[Record], size: int, 
     since = time.time() - 1.0
     t_pub = time.time()
     bench.publish(((k, v) for k, v, _n in messages), [_flush_value(end_ts)] * bench.partitions)
-    n = len(records)
-    ok = main.wait(n, since_start=base_ts - bench.window, until_start=batch_end, letters_since=since,
+    n, expect = len(records), bench.expect
+    ok = main.wait(expect, since_start=base_ts - bench.window, until_start=batch_end, letters_since=since,
                    expect_letters=len(messages), stall=30.0)
     rs = main.results(since_start=base_ts - bench.window, until_start=batch_end)
     reported = sum(r["events"] for r in rs)
     letters = Counter(x["reason"] for x in main.letters(since))
     last = max((r["t"] for r in rs), default=None)
     out = {"batched": {"messages": len(messages), "records": n, "records_per_message": size, "complete": ok,
-                       "records_reported": reported, "dead_letters": dict(letters)}}
-    out["batched_records_per_s"] = _rate(reported, (last - t_pub) if last else None)   # see "complete"
-    if reported < n:
-        out["batched"]["note"] = (f"the worker reported {reported} of {n} records; dead letters {dict(letters)}: "
+                       "events_expected": expect, "events_reported": reported, "dead_letters": dict(letters)}}
+    out["batched_records_per_s"] = _rate(round(n * min(1.0, reported / expect)),
+                                         (last - t_pub) if last else None)   # see "complete"
+    if reported < expect:
+        out["batched"]["note"] = (f"the worker reported {reported} of {expect} events; dead letters {dict(letters)}: "
                                   "it does not read batch envelopes yet" if letters else "incomplete")
     say(f"batched ({size} records/message): {out['batched_records_per_s']} records/s; {out['batched']}")
     return out, end_ts
@@ -770,10 +796,10 @@ def _scaled(bench: Bench, records: list[Record], workers: int, model_name: str, 
         bench.probes()
         bench.publish(((r.key, r.value(r.ts + shift)) for r in records), [_flush_value(end_ts)] * bench.partitions)
         n = len(records)
-        ok = many.wait(n, since_start=base_ts - bench.window, until_start=until)
+        ok = many.wait(bench.expect, since_start=base_ts - bench.window, until_start=until)
     finally:
         many.stop()
-    w = _backlog_figures(many, n, ok, base_ts - bench.window, until)
+    w = _backlog_figures(many, n, ok, base_ts - bench.window, until, expect=bench.expect)
     per = [p["events_per_s"] for p in w["per_worker"]]
     say(f"{workers} workers with the model: {w['events_per_s']} events/s in total, per worker {per} "
         f"({[p['events'] for p in w['per_worker']]} events); lost {w['events_lost']}, "
