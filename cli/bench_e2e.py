@@ -635,7 +635,8 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
         base.stop()
         summary["worker_baseline"] = b = _backlog_figures(base, n, ok, until=bench.backlog_end, expect=expect)
         summary["worker_baseline_events_per_s"] = b["events_per_s"]
-        say(f"worker, baseline analyzer: {b['events_per_s']} events/s ({b['events_reported']} of {expect} expected events reported)")
+        say(f"worker, baseline analyzer: {b['events_per_s']} events/s "
+            f"({b['events_reported']} of {expect} expected events reported)")
 
         main = bench.start_workers("model", 1, model_name, model_ref)
         spies: list[subprocess.Popen] = []
