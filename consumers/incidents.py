@@ -79,6 +79,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import schemas
+from engine.rca.knowledge import family
 from schemas.log_event import format_timestamp, parse_timestamp
 
 _UUID = re.compile(r"^(req-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -126,8 +127,8 @@ GENERIC_CATEGORIES = frozenset({"error", "unknown", "", None})
 def _signature(causes) -> set[str]:
     """What says two windows show the same fault: their causes' modules and (specific) categories.
     Time and a shared host or service are weaker (in a small cloud every fault shares them): a
-    window whose top cause names another failure category in a subsystem the incident does not
-    involve (volume attach in cinder while vif plugging fails in neutron) is another fault."""
+    window whose causes are about another part of the cloud (volume attach while vif plugging
+    fails: storage, not network) is another fault."""
     out = set()
     for rc in causes:
         if rc.get("module"):
@@ -137,8 +138,9 @@ def _signature(causes) -> set[str]:
     return out
 
 
-def _categories(signature: set[str]) -> set[str]:
-    return {s for s in signature if s.startswith("c:")}
+def _families(signature: set[str]) -> set[str]:
+    """The failure families (engine.rca.knowledge.FAMILIES) of a signature's categories."""
+    return {f for s in signature if s.startswith("c:") and (f := family(s[2:]))}
 
 
 def _add_capped(target: list, values, cap: int) -> None:
@@ -267,7 +269,6 @@ class Correlator:
         """Open incidents this window joins: by shared ids, else (close in time) by the same cause, else by
         shared hosts, services or subsystems unless the causes say it is another fault; oldest first."""
         by_id, by_cause, by_context = [], [], []
-        top_subsystem = w["causes"][0].get("subsystem") if w["causes"] else None
         for iid, inc in self.incidents.items():
             if w["ids"] and (not w["ids"].isdisjoint(inc["request_ids"])
                              or not w["ids"].isdisjoint(inc["instance_ids"])):
@@ -279,8 +280,8 @@ class Correlator:
             theirs = _signature(inc["causes"].values())
             if not w["signature"].isdisjoint(theirs):
                 by_cause.append(iid)                # the same module or failure category
-            elif _categories(w["signature"]) and _categories(theirs) and top_subsystem not in inc["subsystems"]:
-                continue                            # another failure in another subsystem: another fault
+            elif (mine := _families(w["signature"])) and (other := _families(theirs)) and mine.isdisjoint(other):
+                continue                            # another part of the cloud failed: another fault
             elif (not w["hosts"].isdisjoint(inc["hosts"]) or not w["services"].isdisjoint(inc["services"])
                     or not w["subsystems"].isdisjoint(inc["subsystems"])):
                 by_context.append(iid)

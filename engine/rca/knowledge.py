@@ -77,6 +77,22 @@ DEFAULT = FailureMode("error", re.compile(r"$^"),
                       "request and instance ids.")
 
 
+# What part of the cloud a failure mode is about. Two incident windows whose causes fall in
+# different families (the network and the storage) show two faults, whatever hosts they share;
+# cross-cutting modes (timeout, messaging, database, auth, api) say how a call failed, not
+# where, and belong to none.
+FAMILIES: dict[str, str] = {
+    "vif plugging": "network", "network": "network",
+    "volume attach": "storage", "volume": "storage",
+    "image": "image",
+    "hypervisor": "compute", "compute": "compute", "no valid host": "compute",
+}
+
+
+def family(category: str | None) -> str | None:
+    return FAMILIES.get(category or "")
+
+
 def classify(text: str) -> FailureMode:
     """The first failure mode whose words appear in ``text`` (or DEFAULT)."""
     for mode in FAILURE_MODES:
