@@ -396,7 +396,8 @@ class Bench:
             self._stop(p)
 
     def start_workers(self, name: str, n: int, model_name: str, model_ref: str | None) -> "WorkerGroup":
-        topics = TopicSettings(**{f: f"{self.prefix}.{f.replace('_', '.')}" for f in TopicSettings.model_fields})
+        # topics of this group's own (correlation, incidents, control...): groups never see each other
+        topics = TopicSettings(**{f: f"{self.prefix}.{name}.{f.replace('_', '.')}" for f in TopicSettings.model_fields})
         group = WorkerGroup(self, name, f"{self.prefix}-{name}")
         sinks: dict[str, tuple[Sink, str]] = {}
         for i in range(n):

@@ -11,12 +11,14 @@ out with more worker processes (partitions), not with agent concurrency.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
 import ssl
 import time
 
 import faust
+from faust.types import TP
 
 import schemas
 from config.settings import KafkaSettings, Settings
@@ -28,6 +30,9 @@ from consumers.trainer import FAILED_AND_REPORTED
 from consumers.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
+
+GAP_WAIT_SECONDS = 10.0   # how long the agent waits for skipped records it sought back to
+MAX_SCORING_BATCHES = 4   # batches of closed windows waiting for the scoring thread before the agent waits
 
 
 def broker_credentials(cfg: KafkaSettings):
@@ -47,15 +52,15 @@ def broker_credentials(cfg: KafkaSettings):
 
 
 class PublishedWindows(faust.Table):
-    """The changelog-backed table of published windows (consumers.windowing, `published`).
+    """The changelog-backed table of closed windows (consumers.windowing, `published`).
 
     Keys are "{input partition}/{window id}" and go to the changelog partition of
     that input partition, so the worker that owns the partition after a crash or a
     rebalance recovers exactly the entries it needs (Faust restores a table's
-    partitions before the agents start). Writes happen in delivery callbacks, out
-    of any stream, hence the partition comes from the key, not the current event.
-    `last_sent` is the changelog write of the latest set, so inputs are acked only
-    once their window's entry is durable too.
+    partitions before the agents start). Windows close in timers too, out of any
+    stream, hence the partition comes from the key, not the current event.
+    `last_sent` is the changelog write of the latest set: a window's result is sent
+    only once its entry is durable.
     """
 
     last_sent = None
@@ -102,39 +107,61 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
     results_topic = app.topic(topics.results, key_type=bytes, value_type=bytes)
     dlq_topic = app.topic(topics.dlq, key_type=bytes, value_type=bytes)
     published = app.tables.add(PublishedWindows(
-        app, name="published-windows", beacon=app.tables.beacon, key_type=str, value_type=int,
+        app, name="published-windows", beacon=app.tables.beacon, key_type=str,
         partitions=_partition_count(settings, topics.logs),
-        help="Windows whose result the broker acknowledged: id -> highest input offset"))
-    pipeline.windows.published = published
+        help="Windows whose result the broker acknowledged: id -> their input offsets (ranges)"))
+    pipeline.windows.published = published   # written when a window closes, restored after a crash
     claim_check = S3ClaimCheck.from_settings(settings.s3)
     loop_executor = None   # asyncio's default thread pool: blocking work off the event loop
 
-    def release_when_durable(window):
-        """Result delivered -> remember the window in the table -> once that entry is delivered
-        too, release the window's inputs. An undelivered result leaves its inputs unacked, so
-        they are consumed again after a restart (at-least-once)."""
-        def on_result(_fut) -> None:
-            pipeline.windows.mark_published(window)
-            published.last_sent.add_done_callback(lambda _f: [t.release() for t in window.tokens])
-        return on_result
+    def release_inputs(window):
+        """Faust calls this only once the broker acknowledged the result; an undelivered result
+        leaves its inputs unacked, so they are consumed again after a restart (at-least-once)."""
+        def callback(_fut) -> None:
+            for token in window.tokens:
+                token.release()
+        return callback
 
     correlation_topic = _add_incident_stage(app, settings, pipeline, results_topic)
 
-    async def publish(windows) -> None:
-        """Queue results; each window's inputs are released by the delivery callbacks.
+    scorer_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rca-scoring")
+    in_flight = asyncio.Semaphore(MAX_SCORING_BATCHES)
+    scoring_tasks: set[asyncio.Task] = set()
 
-        An incident window goes to the correlator first, which publishes it to rca.results
-        with its incident id; any other window goes straight to rca.results. Either way a
-        window is published once. Not awaiting each delivery inline keeps the agent
-        consuming while the producer batches; offsets still advance only past acked inputs.
+    async def publish(windows) -> None:
+        """Hand windows that closed together to the scoring thread and go on consuming.
+
+        The batch is scored while the agent decodes the next messages (NumPy releases the
+        GIL, so the two share the cores); at most MAX_SCORING_BATCHES wait, then the agent
+        waits too (back-pressure). Each window's inputs are released by the delivery
+        callbacks, so offsets still advance only past acked inputs.
         """
         if not windows:
             return
-        # scored in one batch, in a thread: the event loop keeps fetching and heartbeating
-        results = await asyncio.get_running_loop().run_in_executor(loop_executor, pipeline.results, windows)
-        for w, result in zip(windows, results):
-            topic = correlation_topic if result["is_incident"] else results_topic
-            await topic.send(key=w.id.encode(), value=schemas.encode(result), callback=release_when_durable(w))
+        await in_flight.acquire()
+        task = asyncio.get_running_loop().create_task(score_and_send(windows))
+        scoring_tasks.add(task)
+        task.add_done_callback(scoring_tasks.discard)
+
+    async def score_and_send(windows) -> None:
+        """An incident window goes to the correlator first, which publishes it to rca.results
+        with its incident id; any other window goes straight to rca.results. Either way a
+        window is published once."""
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(scorer_thread, pipeline.results, windows)
+            # a result goes out only once its window's record (the table entry written at close) is
+            # durable: after a crash, a window whose result got out is always rebuilt the same
+            records = [w.recorded for w in windows if w.recorded is not None]
+            if records:
+                await asyncio.gather(*records)
+            for w, result in zip(windows, results):
+                topic = correlation_topic if result["is_incident"] else results_topic
+                await topic.send(key=w.id.encode(), value=schemas.encode(result), callback=release_inputs(w))
+        except Exception:  # noqa: BLE001 - their inputs stay unacked and are read again after a restart
+            log.exception("could not publish %d windows (first %s); their inputs stay unacked",
+                          len(windows), windows[0].id)
+        finally:
+            in_flight.release()
 
     async def send_dead_letters(handled, msg) -> None:
         for rejected, record in handled.rejected:
@@ -149,9 +176,58 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
             await dlq_topic.send(key=msg.key, value=schemas.encode(letter),
                                  callback=lambda _f, t=handled.token: t.release())
 
+    next_offset: dict = {}     # TP -> the offset the agent expects next from it (since the last rebalance)
+    gaps: dict = {}            # TP -> [offset to read again, last skipped record (monotonic), sought?]
+
+    def skipped(msg) -> bool:
+        """True when this record must wait: Faust skipped records before it.
+
+        After the seek that ends table recovery, a fetch batch still in flight can move
+        faust-streaming's read position past records it then drops; the commit would stay
+        below them forever and a crash would lose them. The partition is paused, the rest of
+        that batch is let through unprocessed (unacked: it comes again), and once nothing has
+        come for a moment `reread_gaps` seeks back and resumes it. A gap that is still there
+        GAP_WAIT_SECONDS after the seek is real (transaction markers, compaction)."""
+        tp, offset = TP(msg.topic, msg.partition), msg.offset
+        gap = gaps.get(tp)
+        if gap is not None:
+            if gap[2] and (offset <= gap[0] or time.monotonic() > gap[1] + GAP_WAIT_SECONDS):
+                del gaps[tp]                 # the records sought back to are here
+            else:
+                if not gap[2]:
+                    gap[1] = time.monotonic()
+                return True
+        else:
+            expected = next_offset.get(tp)
+            if expected is None:
+                expected = app.consumer._committed_offset.get(tp)   # set by Faust's seek to the commit
+            if expected is not None and offset > expected:
+                log.warning("partition %s: records %d..%d were skipped by the consumer; reading them again",
+                            tp.partition, expected, offset - 1)
+                app.consumer.pause_partitions({tp})
+                gaps[tp] = [expected, time.monotonic(), False]
+                return True
+        next_offset[tp] = max(offset + 1, next_offset.get(tp, 0))
+        return False
+
+    @app.timer(interval=0.2)
+    async def reread_gaps() -> None:
+        for tp, gap in list(gaps.items()):
+            if not gap[2] and time.monotonic() - gap[1] > 0.5:     # the stale batch has drained
+                await app.consumer.seek(tp, gap[0])
+                app.consumer.resume_partitions({tp})
+                gap[1], gap[2] = time.monotonic(), True
+
     @app.agent(logs_topic, concurrency=1)
     async def ingest(stream):
+        recovered = app.tables.recovery.completed
         async for event in stream.noack().events():
+            if not recovered.is_set():
+                # Faust can hand over records fetched before its table recovery ends; it then
+                # seeks back to the commit and hands them over again: take them after that
+                await recovered.wait()
+            if skipped(event.message):
+                continue   # not acked: it comes again after the records before it
             msg = event.message
             handled = pipeline.handle(msg.value, msg.key, msg.partition, msg.offset,
                                       msg.timestamp and int(msg.timestamp * 1000), event)
@@ -164,6 +240,9 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
         """Faust seeks every partition back to its committed offset after a rebalance: drop the
         open windows (never acked, so their events come again) rather than count them twice."""
         dropped = pipeline.windows.reset()
+        pipeline.acks.reset()
+        next_offset.clear()
+        gaps.clear()
         if dropped:
             log.info("rebalance: %d open windows dropped; their events are read again", len(dropped))
 

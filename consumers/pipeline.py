@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +25,7 @@ from schemas.log_event import format_timestamp
 log = logging.getLogger(__name__)
 
 WindowAnalyzer = Callable[[list[list[MinedEvent]]], list[dict]]   # many windows' items -> their analyses
+RECORDS_PER_MESSAGE = 4096   # records of one envelope; positions are offset * this + index
 ANALYSIS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)  # seconds
 
 
@@ -62,7 +63,7 @@ class Counters:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         out = {"messages": self.messages, "events": self.events, "events_per_s": self.events / elapsed,
                "dead_letters": sum(self.dead_letters.values()), "incidents": self.incidents,
-               "analyzer_errors": self.analyzer_errors,
+               "analyzer_errors": self.analyzer_errors, "duplicates": self.duplicates,
                "windows_closed": sum(self.windows_closed.values())}
         out.update({f"dead_letters_{k}": v for k, v in self.dead_letters.items()})
         return out
@@ -73,15 +74,20 @@ class AckToken:
 
     A message may feed several windows (a batch envelope) and dead letters; each
     holds the token and releases it when its result or letter was acknowledged
-    by the broker. The Faust event is acked when the last hold is released, so
-    an offset is committed only after every dependent output is durable.
+    by the broker. When the last hold is released the message is done, and the
+    partition's `AckGate` acks it, in offset order.
     """
 
-    __slots__ = ("event", "holds")
+    __slots__ = ("event", "holds", "gate", "partition", "done")
 
-    def __init__(self, event: Any) -> None:
+    def __init__(self, event: Any, gate: "AckGate | None" = None, partition: int = 0) -> None:
         self.event = event
         self.holds = 1          # the handler's own hold, released when handle() returns
+        self.gate = gate
+        self.partition = partition
+        self.done = False
+        if gate is not None:
+            gate.register(self)
 
     def hold(self) -> "AckToken":
         self.holds += 1
@@ -89,8 +95,43 @@ class AckToken:
 
     def release(self) -> None:
         self.holds -= 1
-        if self.holds == 0 and self.event is not None:
-            self.event.ack()
+        if self.holds == 0:
+            self.done = True
+            if self.gate is not None:
+                self.gate.finished(self)
+            elif self.event is not None:
+                self.event.ack()
+
+
+class AckGate:
+    """Acks each partition's messages in offset order, never one before an earlier one is done.
+
+    Windows finish out of order, but faust-streaming's commit takes the first run
+    of consecutive acked offsets even when it does not start at the committed
+    position (its check is skipped when nothing was committed yet, offset None or
+    0), which would commit past messages still in open windows and lose them in a
+    crash. Acking in order keeps that run starting at the commit.
+    """
+
+    def __init__(self) -> None:
+        self._queues: dict[int, deque[AckToken]] = {}
+
+    def register(self, token: AckToken) -> None:
+        queue = self._queues.get(token.partition)
+        if queue is None:
+            queue = self._queues[token.partition] = deque()
+        queue.append(token)
+
+    def finished(self, token: AckToken) -> None:
+        queue = self._queues.get(token.partition)
+        while queue and queue[0].done:
+            event = queue.popleft().event
+            if event is not None:
+                event.ack()
+
+    def reset(self) -> None:
+        """A rebalance: Faust reads every partition again from its commit; forget the waiting ones."""
+        self._queues.clear()
 
 
 @dataclass(slots=True)
@@ -111,9 +152,9 @@ class Pipeline:
         self.analyzer_name = "baseline"
         self.model_version: str | None = None
         self.decoder = Decoder(cfg)
-        # Kafka key -> the window of its latest record, or (an int) the highest offset of the
-        # published window a re-delivered record was found in
-        self._record_windows: dict[bytes, Window | int] = {}
+        self.acks = AckGate()
+        # Kafka key -> the window of its latest record (None: it was a re-delivered duplicate)
+        self._record_windows: dict[bytes, Window | None] = {}
         self.miner = TemplateMiner()
         self.windows = WindowStore(cfg.window_seconds, cfg.allowed_lateness_seconds, cfg.idle_timeout_seconds,
                                    cfg.max_open_windows, cfg.max_events_per_window, published)
@@ -125,13 +166,21 @@ class Pipeline:
         windows that closed out. Never raises: a record that fails unexpectedly is rejected as
         `internal_error`, so no message can stop the stream."""
         self.counters.messages += 1
-        token = AckToken(event)
+        token = AckToken(event, self.acks, partition)
         out = Handled([], [], token)
         now = time.monotonic() if now is None else now
         records = split_records(value) if value and value[:1] in b"{[" else None
-        for record in (value,) if records is None else records:
+        if records is not None and len(records) > RECORDS_PER_MESSAGE:
+            extra = records[RECORDS_PER_MESSAGE:]
+            records = records[:RECORDS_PER_MESSAGE]
+            out.rejected.append((Rejected("oversize", f"envelope of {len(extra) + RECORDS_PER_MESSAGE} records > "
+                                                      f"{RECORDS_PER_MESSAGE}; these {len(extra)} are kept here"),
+                                 b"\n".join(extra)))
+        for index, record in enumerate((value,) if records is None else records):
+            # each record's position in the partition: its message's offset, then its place in it
+            position = offset * RECORDS_PER_MESSAGE + index if offset >= 0 else -1
             try:
-                self._record(record, key, partition, offset, timestamp_ms, token, now, out)
+                self._record(record, key, partition, position, timestamp_ms, token, now, out)
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop the stream
                 log.exception("internal error on a record at partition %d offset %d", partition, offset)
                 out.rejected.append((Rejected("internal_error", f"{type(exc).__name__}: {exc}"), record))
@@ -140,7 +189,7 @@ class Pipeline:
             token.hold()
         return out
 
-    def _record(self, value: bytes | None, key: bytes | None, partition: int, offset: int,
+    def _record(self, value: bytes | None, key: bytes | None, partition: int, position: int,
                 timestamp_ms: int | None, token: AckToken, now: float, out: Handled) -> None:
         decoded = self.decoder.decode(value, key)
         if decoded.__class__ is Rejected:
@@ -150,15 +199,18 @@ class Pipeline:
             # a line of the key's open record (a traceback sent line by line): the record, in its
             # window, now holds it; the message is acked with that window. If the window has
             # closed meanwhile, the line stands as an event of its own.
+            attached = self.windows.attach(partition, position, token)   # re-delivered, of a closed window
+            if attached is DUPLICATE:
+                self.counters.duplicates += 1
+                return
+            if attached is not None:
+                token.hold()
+                out.closed.extend(attached)
+                return
             window = self._record_windows.get(key)
-            if window.__class__ is int:          # the record was re-delivered, already published
-                if offset <= window:             # ... and this line with it
-                    self.counters.duplicates += 1
-                    return
-            elif window is not None and not window.closed_by:
+            if window is not None and not window.closed_by and window.expected is None:
                 window.tokens.append(token.hold())
-                if offset > window.max_offset:
-                    window.max_offset = offset   # so a re-delivery of this line is known as published
+                window.offsets.append(position)     # so a re-delivery of this line is known
                 return
             decoded = decoded.alone()
         event = decoded
@@ -170,7 +222,7 @@ class Pipeline:
             seen = self.windows.stream_time(partition)
             event.timestamp = seen if seen != float("-inf") else (timestamp_ms or time.time() * 1000) / 1000.0
         item = MinedEvent.from_match(event, self.miner.add(event.message))
-        closed = self.windows.add(event_session_key(event), event.timestamp, item, token, now, partition, offset)
+        closed = self.windows.add(event_session_key(event), event.timestamp, item, token, now, partition, position)
         duplicate = closed is DUPLICATE
         if duplicate:
             self.counters.duplicates += 1
@@ -182,7 +234,7 @@ class Pipeline:
             windows.pop(key, None)
             if len(windows) >= self.cfg.continuation_keys:
                 del windows[next(iter(windows))]
-            windows[key] = self.windows.duplicate_of if duplicate else self.windows.last_window
+            windows[key] = None if duplicate else self.windows.last_window
 
     def swap_miner(self, miner: TemplateMiner) -> None:
         """Use a model's miner; events already in open windows are re-mined so ids match the model."""

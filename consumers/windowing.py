@@ -21,14 +21,23 @@ partition, each with its own stream time):
 - at most `max_open` windows are open over all partitions; past that the one
   that ends first closes first;
 - window ids are derived from (partition, key, start) only, so a replay yields
-  the same ids, and a closed window's id is never reused;
-- `published` remembers, per window whose result the broker acknowledged,
-  the highest input offset it holds. After a crash, Kafka re-delivers every offset above the last commit,
-  some of which went into windows already published: an event whose window is
-  published with an offset at or above its own was in that result and is
-  reported as a duplicate, so the window is not published again with other
-  content. The worker backs `published` with a changelog-backed Faust table;
-  tests and replays use a dict.
+  the same ids;
+- `published` records every window when it closes: its key, start, how it
+  closed, its event and late counts and its input offsets (as ranges). Kafka
+  re-delivers every offset above the last commit after a crash, and a
+  restarted worker's stream time starts again at the commit, so it could
+  assign those events differently. It does not: a re-delivered offset of a
+  recorded window either is a duplicate (the window's inputs were all acked:
+  some of its offsets lie below the commit, so its result is out) or goes back
+  into that very window, which closes again once all its offsets are back
+  (its result may or may not have got out: it is published again, with the
+  same id and the same events). A closed window's id is never reused. The
+  worker backs `published` with a changelog-backed Faust table; tests and
+  replays use a dict.
+
+"Offsets" here are positions within a partition: the worker numbers the records
+of a message `offset * 4096 + index` (a batch envelope holds many records), and
+any increasing numbering works.
 
 Items and ack tokens are opaque to this module: the worker stores parsed
 events and Faust events, a test stores whatever it likes.
@@ -37,13 +46,17 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
+import logging
 import math
-from collections import OrderedDict
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-REMEMBER_PUBLISHED = 200_000   # closed windows remembered (for duplicates and to never reuse an id)
+log = logging.getLogger(__name__)
+
+REMEMBER_PUBLISHED = 100_000   # closed windows remembered (for duplicates and to never reuse an id)
+REMEMBER_OFFSETS = 2_000_000   # per partition: offsets of closed windows kept for duplicate checks
 
 
 def published_key(partition: int, wid: str) -> str:
@@ -68,7 +81,9 @@ class Window:
     tokens: list[Any] = field(default_factory=list)
     event_count: int = 0
     late_count: int = 0
-    max_offset: int = -1      # highest input offset in this window (its partition)
+    offsets: list[int] = field(default_factory=list)   # input offsets in this window (its partition)
+    expected: set[int] | None = None   # a recorded window being rebuilt: offsets still to come back
+    recorded: Any = None               # what the store wrote for it (the worker waits for that write)
     closed_by: str = ""
     id: str = field(default="", repr=False, compare=False)   # window_id(key, start, partition), computed once
 
@@ -86,6 +101,8 @@ class _Partition:
 
     max_event_time: float = -math.inf
     last_add_wall: float | None = None
+    first_offset: int = -1     # the first offset read since start or a rebalance: the commit
+    last_offset: int = -1      # the highest offset read since then
     ends: list[tuple[float, str, float]] = field(default_factory=list)   # heap of (end, key, start)
     open_count: int = 0
 
@@ -94,21 +111,21 @@ class WindowStore:
     """Open windows of every partition and key, closed by watermark, idleness or capacity."""
 
     def __init__(self, size: float, lateness: float, idle_timeout: float, max_open: int,
-                 max_items: int, published: MutableMapping[str, int] | None = None) -> None:
+                 max_items: int, published: MutableMapping[str, dict] | None = None) -> None:
         self.size = size
         self.lateness = lateness
         self.idle_timeout = idle_timeout
         self.max_open = max_open
         self.max_items = max_items
-        self.published: MutableMapping[str, int] = {} if published is None else published
+        self.published: MutableMapping[str, dict] = {} if published is None else published
         self._open: dict[tuple[int, str, float], Window] = {}
         self._by_key: dict[tuple[int, str], set[float]] = {}
         self._parts: dict[int, _Partition] = {}
-        self._closing: OrderedDict[str, int] = OrderedDict()   # closed, result not yet delivered
+        self._recorded: dict[int, dict[int, str]] = {}   # partition -> offset -> key of its recorded window
+        self._replaying: dict[str, Window] = {}           # recorded windows being rebuilt, by key
         self.late_total = 0
         self.duplicates_total = 0
         self.last_window: Window | None = None   # the window the latest event went into
-        self.duplicate_of = -1   # after DUPLICATE: the highest offset of the published window it was in
 
     # -- what metrics and the pipeline read -------------------------------
     def __len__(self) -> int:
@@ -140,15 +157,18 @@ class WindowStore:
         late = start + self.size <= part.max_event_time - self.lateness
         if late:
             start = self._late_slot(partition, key, start, part)
+        if 0 <= offset <= part.last_offset:
+            self.duplicates_total += 1    # read twice by this process (Faust re-reads after a seek)
+            return DUPLICATE
+        if offset >= 0 and (pkey := self._recorded_offsets(partition, part, offset).get(offset)) is not None:
+            part.last_offset = offset
+            return self._replay(pkey, partition, part, offset, item, token)
+        if offset > part.last_offset:
+            part.last_offset = offset
         window = self._open.get((partition, key, start))
-        if window is None:   # a new window: unless it was published before (open ones never are)
-            published, closing = self.published, self._closing
-            while (pkey := published_key(partition, wid := window_id(key, start, partition))) in closing \
-                    or pkey in published:
-                if 0 <= offset <= (held := closing.get(pkey, published.get(pkey, -1))):
-                    self.duplicates_total += 1
-                    self.duplicate_of = held
-                    return DUPLICATE
+        if window is None:   # a new window, never with the id of a recorded one (open ones never are)
+            published = self.published
+            while published_key(partition, wid := window_id(key, start, partition)) in published:
                 late = True
                 start = self._late_slot(partition, key, start, part)
                 window = self._open.get((partition, key, start))
@@ -161,8 +181,8 @@ class WindowStore:
         self.last_window = window
         window.event_count += 1
         window.late_count += late
-        if offset > window.max_offset:
-            window.max_offset = offset
+        if offset >= 0:
+            window.offsets.append(offset)
         if len(window.items) < self.max_items:
             window.items.append(item)
         window.tokens.append(token)
@@ -180,12 +200,26 @@ class WindowStore:
         for partition, part in self._parts.items():
             if part.open_count and part.last_add_wall is not None and now - part.last_add_wall >= self.idle_timeout:
                 out.extend(self._close_partition(partition, part, "idle"))
+        if self._replaying and out:
+            out.extend(self._give_up_replays({w.partition for w in out}))
+        return out
+
+    def _give_up_replays(self, partitions: set[int]) -> list[Window]:
+        """Recorded windows whose offsets did not all come back (deleted by retention): published
+        with what came back, rather than holding their inputs forever."""
+        out = []
+        for pkey, window in list(self._replaying.items()):
+            if window.partition in partitions and window.tokens:
+                del self._replaying[pkey]
+                window.recorded = None
+                out.append(window)
         return out
 
     def close_all(self, reason: str) -> list[Window]:
         out: list[Window] = []
         for partition, part in self._parts.items():
             out.extend(self._close_partition(partition, part, reason))
+        out.extend(self._give_up_replays(set(self._parts)))
         return out
 
     def reset(self) -> list[Window]:
@@ -196,6 +230,8 @@ class WindowStore:
         self._open.clear()
         self._by_key.clear()
         self._parts.clear()
+        self._recorded.clear()  # rebuilt from the (restored) table
+        self._replaying.clear()
         return dropped
 
     # -- internals -------------------------------------------------------
@@ -245,22 +281,101 @@ class WindowStore:
         if not starts:
             del self._by_key[(partition, key)]
         window.closed_by = reason
-        closing = self._closing
-        closing[published_key(partition, window.id)] = window.max_offset
-        if len(closing) > REMEMBER_PUBLISHED:
-            closing.popitem(last=False)
+        self._record(window)
         return window
 
-    def mark_published(self, window: Window) -> None:
-        """Remember a window whose result the broker acknowledged (call before acking its inputs).
-
-        Written only after delivery: an entry for a result that never got out would make its
-        re-delivered events look like duplicates and lose them. Between close and delivery the
-        in-memory `_closing` keeps its id from being reused. Oldest entries go first past the bound.
-        """
-        key = published_key(window.partition, window.id)
+    def _record(self, window: Window) -> None:
+        """Write the closed window to `published` (before its result is sent; oldest entries go
+        first past the bound) and index its offsets."""
+        pkey = published_key(window.partition, window.id)
         published = self.published
-        published[key] = window.max_offset
-        self._closing.pop(key, None)
+        published[pkey] = {"key": window.key, "start": window.start, "closed_by": window.closed_by,
+                           "events": window.event_count, "late": window.late_count,
+                           "offsets": compress_offsets(window.offsets)}
+        window.recorded = getattr(published, "last_sent", None)
         if len(published) > REMEMBER_PUBLISHED:
             del published[next(iter(published))]
+        index = self._recorded.get(window.partition)
+        if index is not None:
+            index.update(dict.fromkeys(window.offsets, pkey))
+
+    def attach(self, partition: int, offset: int, token: Any) -> list[Window] | object | None:
+        """A message that adds no event of its own (a line joining its record): if its offset is
+        in a recorded window, as `add` answers (DUPLICATE, or the windows it completed); else None."""
+        part = self._parts.get(partition)
+        if part is None:
+            part = self._parts[partition] = _Partition()
+        if 0 <= offset <= part.last_offset:
+            self.duplicates_total += 1
+            return DUPLICATE
+        pkey = self._recorded_offsets(partition, part, offset).get(offset) if offset >= 0 else None
+        if offset > part.last_offset:
+            part.last_offset = offset
+        return None if pkey is None else self._replay(pkey, partition, part, offset, None, token)
+
+    def _recorded_offsets(self, partition: int, part: "_Partition", offset: int) -> dict[int, str]:
+        """offset -> key of the recorded window holding it, for `partition` (built from `published`
+        at the first offset read since start or a rebalance: that offset is the commit)."""
+        if part.first_offset < 0:
+            part.first_offset = offset
+            log.info("partition %d: first offset read %d", partition, offset)
+        index = self._recorded.get(partition)
+        if index is None:
+            index = self._recorded[partition] = {}
+            prefix = f"{partition}/"
+            for pkey, entry in list(self.published.items()):
+                if pkey.startswith(prefix):
+                    index.update(dict.fromkeys(expand_offsets(entry["offsets"]), pkey))
+        elif len(index) > REMEMBER_OFFSETS:
+            for stale in list(itertools.islice(index, REMEMBER_OFFSETS // 10)):
+                del index[stale]
+        return index
+
+    def _replay(self, pkey: str, partition: int, part: "_Partition", offset: int, item: Any,
+                token: Any) -> list[Window] | object:
+        """A re-delivered offset of a recorded window: a duplicate if that window's inputs were all
+        acked (some of its offsets lie below the commit), else back into that window, which closes
+        again, the same, once all its offsets are back."""
+        window = self._replaying.get(pkey)
+        if window is None:
+            entry = self.published.get(pkey)
+            offsets = expand_offsets(entry["offsets"]) if entry else []
+            if not offsets or offsets[0] < part.first_offset or offset not in offsets:
+                self.duplicates_total += 1
+                return DUPLICATE
+            window = Window(entry["key"], entry["start"], entry["start"] + self.size, partition,
+                            id=pkey.split("/", 1)[1], event_count=entry["events"], late_count=entry["late"],
+                            closed_by=entry["closed_by"])
+            window.expected = set(offsets)
+            window.offsets = offsets
+            self._replaying[pkey] = window
+        if offset not in window.expected:
+            self.duplicates_total += 1      # read twice within the replay
+            return DUPLICATE
+        window.expected.discard(offset)
+        if item is not None and len(window.items) < self.max_items:
+            window.items.append(item)
+        window.tokens.append(token)
+        self.last_window = window
+        if window.expected:
+            return []
+        del self._replaying[pkey]
+        window.recorded = None              # its record is already durable
+        return [window]
+
+def compress_offsets(offsets: list[int]) -> list[list[int]]:
+    """[3, 4, 5, 9] -> [[3, 5], [9, 9]]: a window's offsets as inclusive ranges (compact in the table)."""
+    out: list[list[int]] = []
+    for o in sorted(offsets):
+        if out and o <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], o)
+        else:
+            out.append([o, o])
+    return out
+
+
+def expand_offsets(ranges) -> list[int]:
+    out: list[int] = []
+    for lo, hi in ranges:
+        out.extend(range(lo, hi + 1))
+    return out
