@@ -405,11 +405,10 @@ def _add_control_plane(app: faust.App, settings: Settings):
         msg = control_event(command_id, event, settings.worker.app_id, **fields)
         await (await events_topic.send(key=command_id.encode(), value=schemas.encode(msg)))
 
-    @app.agent(control_topic, concurrency=1)
-    async def control(stream):
-        # Commands processed before this start (by any worker, before any restart) are duplicates:
-        # read rca.control.events back first, off the event loop, so a captured command sent again
-        # is not run again.
+    processed_loaded = asyncio.Event()
+
+    @app.task
+    async def load_processed_commands() -> None:
         try:
             seen = await asyncio.get_running_loop().run_in_executor(
                 None, processed_command_ids, settings.kafka, settings.topics.control_events)
@@ -420,7 +419,17 @@ def _add_control_plane(app: faust.App, settings: Settings):
             log.warning("could not read processed commands from %s (%s); only commands younger than "
                         "%g s can be replayed", settings.topics.control_events, exc,
                         settings.control.max_command_age_seconds)
+        finally:
+            processed_loaded.set()
+
+    @app.agent(control_topic, concurrency=1)
+    async def control(stream):
+        # Commands processed before this start (by any worker, before any restart) are duplicates:
+        # `load_processed_commands` reads rca.control.events back, off the event loop, so a
+        # captured command sent again is not run again. The stream is iterated at once (Faust
+        # subscribes an agent's topic when its stream starts); a command waits for that read.
         async for event in stream.events():
+            await processed_loaded.wait()
             verdict = validator.check(event.message.value)
             cid = str((verdict.command or {}).get("command_id") or f"invalid-{event.message.offset}")
             if verdict.reason == DUPLICATE:

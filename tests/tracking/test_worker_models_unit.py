@@ -14,6 +14,15 @@ from tracking import api
 from tracking.signing import BundleVerificationError
 
 
+
+def run_alone(coro):
+    """asyncio.run in a thread of its own: another test (Playwright's sync API) may leave an event
+    loop running in this one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
 def test_is_outage_tells_an_unreachable_server_from_a_refused_bundle():
     assert api.is_outage("API request to http://127.0.0.1:1/api/2.0/mlflow/registered-models/alias failed "
                          "with exception HTTPConnectionPool(host='127.0.0.1', port=1): Max retries exceeded")
@@ -101,7 +110,7 @@ def test_an_unreachable_registry_is_one_warning_then_one_info(monkeypatch, caplo
     (timer,) = app.timers
     with caplog.at_level(logging.INFO, logger="consumers.app"):
         for _ in range(10):
-            asyncio.run(timer())
+            run_alone(timer())
     records = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "consumers.app"]
     assert [lvl for lvl, _ in records] == ["WARNING", "INFO", "WARNING", "INFO"], records
     assert "unreachable" in records[0][1] and "reachable again" in records[1][1]
@@ -123,6 +132,6 @@ def test_a_refused_bundle_is_reported_once(monkeypatch, caplog):
                                   models.Serving(), None, None, emit)
     with caplog.at_level(logging.INFO, logger="consumers.app"):
         for _ in range(4):
-            asyncio.run(app.timers[0]())
+            run_alone(app.timers[0]())
     assert emitted == ["model_load_failed"]
     assert sum("keeping model" in r.getMessage() for r in caplog.records) == 1
