@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from config.settings import WorkerSettings
+from consumers.pipeline import Counters
 from consumers import app as worker_app
 from consumers import models
 from tracking import api
@@ -106,7 +107,7 @@ def test_an_unreachable_registry_is_one_warning_then_one_info(monkeypatch, caplo
     app = FakeApp()
     settings = SimpleNamespace(worker=WorkerSettings(model_poll_seconds=5))
     serving = models.Serving()
-    worker_app._follow_production(app, settings, SimpleNamespace(), serving, None, None, emit)
+    worker_app._follow_production(app, settings, SimpleNamespace(counters=Counters()), serving, None, None, emit)
     (timer,) = app.timers
     with caplog.at_level(logging.INFO, logger="consumers.app"):
         for _ in range(10):
@@ -128,7 +129,7 @@ def test_a_refused_bundle_is_reported_once(monkeypatch, caplog):
         emitted.append(args[1])
 
     app = FakeApp()
-    worker_app._follow_production(app, SimpleNamespace(worker=WorkerSettings()), SimpleNamespace(),
+    worker_app._follow_production(app, SimpleNamespace(worker=WorkerSettings()), SimpleNamespace(counters=Counters()),
                                   models.Serving(), None, None, emit)
     with caplog.at_level(logging.INFO, logger="consumers.app"):
         for _ in range(4):
