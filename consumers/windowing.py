@@ -318,7 +318,7 @@ class WindowStore:
         at the first offset read since start or a rebalance: that offset is the commit)."""
         if part.first_offset < 0:
             part.first_offset = offset
-            log.info("partition %d: first offset read %d", partition, offset)
+            log.debug("partition %d: first position read %d", partition, offset)
         index = self._recorded.get(partition)
         if index is None:
             index = self._recorded[partition] = {}
