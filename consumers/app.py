@@ -18,7 +18,6 @@ import ssl
 import time
 
 import faust
-from faust.types import TP
 
 import schemas
 from config.settings import KafkaSettings, Settings
@@ -28,10 +27,10 @@ from consumers.control import DUPLICATE, CommandValidator, control_event, proces
 from consumers.jobs import JobRunner
 from consumers.trainer import FAILED_AND_REPORTED
 from consumers.pipeline import Pipeline
+from consumers.redelivery import GapRepair, seek_uncommitted_to_beginning
 
 log = logging.getLogger(__name__)
 
-GAP_WAIT_SECONDS = 10.0   # how long the agent waits for skipped records it sought back to
 MAX_SCORING_BATCHES = 4   # batches of closed windows waiting for the scoring thread before the agent waits
 
 
@@ -122,7 +121,15 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
                 token.release()
         return callback
 
-    correlation_topic = _add_incident_stage(app, settings, pipeline, results_topic)
+    # records faust-streaming skips around a rebalance are read again, on every stream topic
+    seek_uncommitted_to_beginning()
+    repair = GapRepair(app)
+
+    @app.timer(interval=0.2)
+    async def reread_gaps() -> None:
+        await repair.reread()
+
+    correlation_topic = _add_incident_stage(app, settings, pipeline, results_topic, repair)
 
     scorer_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rca-scoring")
     in_flight = asyncio.Semaphore(MAX_SCORING_BATCHES)
@@ -176,58 +183,9 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
             await dlq_topic.send(key=msg.key, value=schemas.encode(letter),
                                  callback=lambda _f, t=handled.token: t.release())
 
-    next_offset: dict = {}     # TP -> the offset the agent expects next from it (since the last rebalance)
-    gaps: dict = {}            # TP -> [offset to read again, last skipped record (monotonic), sought?]
-
-    def skipped(msg) -> bool:
-        """True when this record must wait: Faust skipped records before it.
-
-        After the seek that ends table recovery, a fetch batch still in flight can move
-        faust-streaming's read position past records it then drops; the commit would stay
-        below them forever and a crash would lose them. The partition is paused, the rest of
-        that batch is let through unprocessed (unacked: it comes again), and once nothing has
-        come for a moment `reread_gaps` seeks back and resumes it. A gap that is still there
-        GAP_WAIT_SECONDS after the seek is real (transaction markers, compaction)."""
-        tp, offset = TP(msg.topic, msg.partition), msg.offset
-        gap = gaps.get(tp)
-        if gap is not None:
-            if gap[2] and (offset <= gap[0] or time.monotonic() > gap[1] + GAP_WAIT_SECONDS):
-                del gaps[tp]                 # the records sought back to are here
-            else:
-                if not gap[2]:
-                    gap[1] = time.monotonic()
-                return True
-        else:
-            expected = next_offset.get(tp)
-            if expected is None:
-                expected = app.consumer._committed_offset.get(tp)   # set by Faust's seek to the commit
-            if expected is not None and offset > expected:
-                log.warning("partition %s: records %d..%d were skipped by the consumer; reading them again",
-                            tp.partition, expected, offset - 1)
-                app.consumer.pause_partitions({tp})
-                gaps[tp] = [expected, time.monotonic(), False]
-                return True
-        next_offset[tp] = max(offset + 1, next_offset.get(tp, 0))
-        return False
-
-    @app.timer(interval=0.2)
-    async def reread_gaps() -> None:
-        for tp, gap in list(gaps.items()):
-            if not gap[2] and time.monotonic() - gap[1] > 0.5:     # the stale batch has drained
-                await app.consumer.seek(tp, gap[0])
-                app.consumer.resume_partitions({tp})
-                gap[1], gap[2] = time.monotonic(), True
-
     @app.agent(logs_topic, concurrency=1)
     async def ingest(stream):
-        recovered = app.tables.recovery.completed
-        async for event in stream.noack().events():
-            if not recovered.is_set():
-                # Faust can hand over records fetched before its table recovery ends; it then
-                # seeks back to the commit and hands them over again: take them after that
-                await recovered.wait()
-            if skipped(event.message):
-                continue   # not acked: it comes again after the records before it
+        async for event in repair.events(stream, ack=False):   # acked by pipeline.acks, in order
             msg = event.message
             handled = pipeline.handle(msg.value, msg.key, msg.partition, msg.offset,
                                       msg.timestamp and int(msg.timestamp * 1000), event)
@@ -241,8 +199,7 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
         open windows (never acked, so their events come again) rather than count them twice."""
         dropped = pipeline.windows.reset()
         pipeline.acks.reset()
-        next_offset.clear()
-        gaps.clear()
+        repair.reset()
         if dropped:
             log.info("rebalance: %d open windows dropped; their events are read again", len(dropped))
 
@@ -250,7 +207,7 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
     async def close_idle_windows():
         await publish(pipeline.windows.expire_idle(time.monotonic()))
 
-    emit = _add_control_plane(app, settings)
+    emit = _add_control_plane(app, settings, repair)
 
     serving = models.initial(model_ref) if serve_models else models.Serving()
     models.apply(pipeline, serving)
@@ -278,7 +235,8 @@ class SinglePartitionTable(faust.Table):
         return 0
 
 
-def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, results_topic):
+def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, results_topic,
+                        repair: GapRepair):
     """The second stage: incident windows of every worker -> one correlator -> rca.incidents.
 
     Window stages send incident windows to the one-partition correlation topic, so the
@@ -319,9 +277,9 @@ def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, 
 
     @app.agent(correlation_topic, concurrency=1)
     async def correlate(stream):
-        async for value in stream:
+        async for event in repair.events(stream):
             corr = correlator()
-            result = schemas.decode(value)
+            result = schemas.decode(event.value)
             messages = corr.observe(result)
             live["event_time"], live["seen_at"] = corr.event_time, time.monotonic()
             result["incident_id"] = corr.incident_of(result["window_id"])
@@ -392,7 +350,7 @@ def _follow_production(app: faust.App, settings: Settings, pipeline: Pipeline, s
         reported_error = error
 
 
-def _add_control_plane(app: faust.App, settings: Settings):
+def _add_control_plane(app: faust.App, settings: Settings, repair: GapRepair):
     """The control agent: validate commands, publish accepted/rejected, run retraining jobs.
 
     Returns the coroutine that publishes a control event (the model follower uses it too)."""
@@ -428,7 +386,7 @@ def _add_control_plane(app: faust.App, settings: Settings):
         # `load_processed_commands` reads rca.control.events back, off the event loop, so a
         # captured command sent again is not run again. The stream is iterated at once (Faust
         # subscribes an agent's topic when its stream starts); a command waits for that read.
-        async for event in stream.events():
+        async for event in repair.events(stream):
             await processed_loaded.wait()
             verdict = validator.check(event.message.value)
             cid = str((verdict.command or {}).get("command_id") or f"invalid-{event.message.offset}")

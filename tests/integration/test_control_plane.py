@@ -70,7 +70,8 @@ def test_retrain_message_to_promoted_model_served_by_two_workers(stack, topics, 
         e.timestamp += 10 * 86_400
     publish(during, KafkaSettings(bootstrap_servers=bootstrap), topics.logs, progress=False)
     out, err = retrain.communicate(timeout=500)
-    assert retrain.returncode == 0, out + err
+    assert retrain.returncode == 0, out + err + "".join(f"\n--- worker {i} ---\n{w.log_text()[-4000:]}"
+                                                        for i, w in enumerate(workers))
     events = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert [e["event"] for e in events][0] == "accepted" and events[-1]["event"] == "finished"
     finished = events[-1]

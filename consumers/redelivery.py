@@ -1,0 +1,134 @@
+"""Records faust-streaming 0.15.3 would lose after a rebalance, read again.
+
+Two issues found on the real broker, both around the seek that ends Faust's table
+recovery (`Consumer.perform_seek`):
+
+1. **Uncommitted partitions are not sought.** `perform_seek` relies on aiokafka's
+   `seek_to_committed`, which seeks only partitions whose committed offset is above 0.
+   A partition nobody has committed yet (a new topic, a new group) keeps the position
+   its pre-recovery fetch reached, and records fetched while Faust held the partition
+   paused are dropped, never delivered. On the one-message control topic that lost a
+   retrain command now and then: the command arrived during the rebalance of a second
+   worker joining. `seek_uncommitted_to_beginning` adds what `auto.offset.reset=earliest`
+   means: such partitions are sought to their first offset.
+2. **Records dropped after the seek.** A fetch batch still in flight when the seek happens
+   moves Faust's read position forward; Faust then drops the re-fetched records below it
+   (about 140-420 per partition in 1 of 3 or 4 restarts). `GapRepair` notices the gap
+   (an offset above the one expected next), pauses the partition, lets the stale batch
+   drain, seeks back and resumes.
+
+Both are workarounds at the narrowest point we found; remove them when faust-streaming
+fixes its seek.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+from faust.types import TP
+
+log = logging.getLogger(__name__)
+
+GAP_WAIT_SECONDS = 10.0   # how long a partition waits for skipped records it sought back to
+DRAIN_SECONDS = 0.5       # quiet time after the last skipped record before seeking back
+
+
+def seek_uncommitted_to_beginning() -> None:
+    """Patch faust's aiokafka consumer thread: after seeking to the committed offsets, seek the
+    assigned partitions that have none (or 0) to their beginning. Changelog partitions are left
+    alone (Faust's recovery positions them itself). Idempotent."""
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    if getattr(AIOKafkaConsumerThread.seek_to_committed, "rca_patched", False):
+        return
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        consumer = self._ensure_consumer()
+        changelogs = set(self.app.tables.changelog_topics)
+
+        async def seek() -> Mapping[TP, int]:
+            committed = dict(await consumer.seek_to_committed())
+            fresh = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
+            if fresh:
+                await consumer.seek_to_beginning(*fresh)
+                for tp in fresh:
+                    # Faust takes this as the committed offset: reading starts here
+                    committed[tp] = await consumer.position(tp)
+                log.debug("no committed offset: %d partitions read from their beginning", len(fresh))
+            return committed
+
+        return await self.call_thread(seek)
+
+    seek_to_committed.rca_patched = True
+    AIOKafkaConsumerThread.seek_to_committed = seek_to_committed
+
+
+class GapRepair:
+    """Per partition, the offset the agents expect next; a record above it waits (see module doc).
+
+    `skipped(message)` is called by an agent for each record before it handles it; `reread`
+    runs on a timer; `reset` on every rebalance (Faust seeks to the commit again).
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app   # its consumer exists once the worker starts
+        self.next_offset: dict[TP, int] = {}   # since the last rebalance
+        self.gaps: dict[TP, list] = {}         # TP -> [offset to read again, last skipped (monotonic), sought?]
+
+    async def events(self, stream, ack: bool = True):
+        """The stream's events, from the end of table recovery on, without the records that must
+        wait. With `ack`, an event is acked once the agent's body is done with it; without, the
+        agent acks (the window stage acks through its AckGate)."""
+        recovered = self.app.tables.recovery.completed
+        async for event in stream.noack().events():
+            if not recovered.is_set():
+                # Faust can hand over records fetched before its table recovery ends; it then
+                # seeks back to the commit and hands them over again: take them after that
+                await recovered.wait()
+            if self.skipped(event.message):
+                continue   # not acked: it comes again after the records before it
+            yield event
+            if ack:
+                event.ack()
+
+    def skipped(self, message) -> bool:
+        """True when this record must wait: the consumer skipped records before it.
+
+        Such a record is not handled and not acked: it comes again after the records before it.
+        A gap still there GAP_WAIT_SECONDS after the seek back is real (transaction markers,
+        compaction) and is let through."""
+        tp, offset = TP(message.topic, message.partition), message.offset
+        gap = self.gaps.get(tp)
+        if gap is not None:
+            if gap[2] and (offset <= gap[0] or time.monotonic() > gap[1] + GAP_WAIT_SECONDS):
+                del self.gaps[tp]            # the records sought back to are here
+            else:
+                if not gap[2]:
+                    gap[1] = time.monotonic()
+                return True
+        else:
+            expected = self.next_offset.get(tp)
+            if expected is None:
+                # set by Faust's seek: the commit, or the beginning (None: 0) with the patch above
+                expected = self.app.consumer._committed_offset.get(tp) or 0
+            if offset > expected:
+                log.warning("partition %s/%d: records %d..%d were skipped by the consumer; reading them again",
+                            tp.topic, tp.partition, expected, offset - 1)
+                self.app.consumer.pause_partitions({tp})
+                self.gaps[tp] = [expected, time.monotonic(), False]
+                return True
+        self.next_offset[tp] = max(offset + 1, self.next_offset.get(tp, 0))
+        return False
+
+    async def reread(self) -> None:
+        """Seek back each gap whose stale batch has drained, and resume its partition."""
+        for tp, gap in list(self.gaps.items()):
+            if not gap[2] and time.monotonic() - gap[1] > DRAIN_SECONDS:
+                await self.app.consumer.seek(tp, gap[0])
+                self.app.consumer.resume_partitions({tp})
+                gap[1], gap[2] = time.monotonic(), True
+
+    def reset(self) -> None:
+        self.next_offset.clear()
+        self.gaps.clear()

@@ -1,0 +1,85 @@
+"""GapRepair: records the consumer skipped wait, are sought back to, and then pass in order."""
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+from faust.types import TP
+
+from consumers import redelivery
+from consumers.redelivery import GapRepair
+
+LOGS = TP("logs", 0)
+
+
+class FakeConsumer:
+    def __init__(self, committed=None):
+        self._committed_offset = dict(committed or {})
+        self.paused: set = set()
+        self.sought: list = []
+
+    def pause_partitions(self, tps):
+        self.paused |= set(tps)
+
+    def resume_partitions(self, tps):
+        self.paused -= set(tps)
+
+    async def seek(self, tp, offset):
+        self.sought.append((tp, offset))
+
+
+def msg(offset, tp=LOGS):
+    return SimpleNamespace(topic=tp.topic, partition=tp.partition, offset=offset)
+
+
+def repair_with(committed=None):
+    consumer = FakeConsumer(committed)
+    return GapRepair(SimpleNamespace(consumer=consumer)), consumer
+
+
+def test_records_in_order_from_the_commit_pass():
+    repair, consumer = repair_with({LOGS: 10})
+    assert [repair.skipped(msg(o)) for o in (10, 11, 12)] == [False, False, False]
+    assert not consumer.paused
+
+
+def test_an_uncommitted_partition_is_expected_from_offset_0():
+    repair, consumer = repair_with()
+    assert repair.skipped(msg(5)) is True
+    assert consumer.paused == {LOGS}
+
+
+def test_a_gap_pauses_then_seeks_back_and_the_records_come_in_order(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(redelivery.time, "monotonic", lambda: now[0])
+    repair, consumer = repair_with({LOGS: 10})
+    assert repair.skipped(msg(10)) is False
+    # the consumer jumped from 11 to 40: the partition pauses, 40 and 41 wait
+    assert repair.skipped(msg(40)) is True and repair.skipped(msg(41)) is True
+    assert consumer.paused == {LOGS}
+    asyncio.run(repair.reread())
+    assert consumer.sought == []                       # the stale batch has not drained yet
+    now[0] += redelivery.DRAIN_SECONDS + 0.1
+    asyncio.run(repair.reread())
+    assert consumer.sought == [(LOGS, 11)] and not consumer.paused
+    assert repair.skipped(msg(42)) is True             # a stale record after the seek still waits
+    assert not any(repair.skipped(msg(o)) for o in range(11, 43))   # 11..42, in order
+
+
+def test_a_real_gap_is_let_through_after_the_wait(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(redelivery.time, "monotonic", lambda: now[0])
+    repair, consumer = repair_with({LOGS: 0})
+    assert repair.skipped(msg(3)) is True
+    now[0] += 1
+    asyncio.run(repair.reread())
+    now[0] += redelivery.GAP_WAIT_SECONDS + 1          # offsets 0..2 never come (compacted away)
+    assert repair.skipped(msg(3)) is False and repair.skipped(msg(4)) is False
+
+
+def test_partitions_are_independent_and_reset_forgets():
+    other = TP("logs", 1)
+    repair, consumer = repair_with({LOGS: 0, other: 7})
+    assert repair.skipped(msg(0)) is False and repair.skipped(msg(7, other)) is False
+    repair.reset()
+    assert repair.next_offset == {} and repair.gaps == {}
