@@ -51,10 +51,12 @@ def seek_uncommitted_to_beginning() -> None:
             committed = dict(await consumer.seek_to_committed())
             fresh = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
             if fresh:
-                await consumer.seek_to_beginning(*fresh)
+                # the same plain seek as for a commit (aiokafka's seek_to_beginning, an offset reset
+                # in its fetcher, stalled the stream now and then when done here)
+                starts = await consumer.beginning_offsets(fresh)
                 for tp in fresh:
-                    # Faust takes this as the committed offset: reading starts here
-                    committed[tp] = await consumer.position(tp)
+                    consumer.seek(tp, starts[tp])
+                    committed[tp] = starts[tp]   # Faust takes it as the commit: reading starts here
                 log.debug("no committed offset: %d partitions read from their beginning", len(fresh))
             return committed
 

@@ -242,6 +242,8 @@ class WindowStore:
         if starts:
             return min(starts)
         wm = part.max_event_time - self.lateness
+        if wm == -math.inf:      # no stream time yet (a restart): the next window
+            return start + self.size
         return max(start + self.size, math.floor(wm / self.size) * self.size)
 
     def _open_window(self, partition: int, key: str, start: float, part: _Partition, wid: str) -> Window:

@@ -1,7 +1,6 @@
 """The worker's model serving without a server: refused bundle at start, outages logged once."""
 from __future__ import annotations
 
-import asyncio
 import logging
 from types import SimpleNamespace
 
@@ -13,16 +12,9 @@ from consumers import app as worker_app
 from consumers import models
 from tracking import api
 from tracking.signing import BundleVerificationError
+from tests.aio import run_alone
 
 
-
-def run_alone(coro):
-    """asyncio.run in a thread of its own: another test (Playwright's sync API) may leave an event
-    loop running in this one."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 def test_is_outage_tells_an_unreachable_server_from_a_refused_bundle():
     assert api.is_outage("API request to http://127.0.0.1:1/api/2.0/mlflow/registered-models/alias failed "

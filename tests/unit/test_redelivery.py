@@ -1,13 +1,13 @@
 """GapRepair: records the consumer skipped wait, are sought back to, and then pass in order."""
 from __future__ import annotations
 
-import asyncio
 from types import SimpleNamespace
 
 from faust.types import TP
 
 from consumers import redelivery
 from consumers.redelivery import GapRepair
+from tests.aio import run_alone
 
 LOGS = TP("logs", 0)
 
@@ -57,10 +57,10 @@ def test_a_gap_pauses_then_seeks_back_and_the_records_come_in_order(monkeypatch)
     # the consumer jumped from 11 to 40: the partition pauses, 40 and 41 wait
     assert repair.skipped(msg(40)) is True and repair.skipped(msg(41)) is True
     assert consumer.paused == {LOGS}
-    asyncio.run(repair.reread())
+    run_alone(repair.reread())
     assert consumer.sought == []                       # the stale batch has not drained yet
     now[0] += redelivery.DRAIN_SECONDS + 0.1
-    asyncio.run(repair.reread())
+    run_alone(repair.reread())
     assert consumer.sought == [(LOGS, 11)] and not consumer.paused
     assert repair.skipped(msg(42)) is True             # a stale record after the seek still waits
     assert not any(repair.skipped(msg(o)) for o in range(11, 43))   # 11..42, in order
@@ -72,7 +72,7 @@ def test_a_real_gap_is_let_through_after_the_wait(monkeypatch):
     repair, consumer = repair_with({LOGS: 0})
     assert repair.skipped(msg(3)) is True
     now[0] += 1
-    asyncio.run(repair.reread())
+    run_alone(repair.reread())
     now[0] += redelivery.GAP_WAIT_SECONDS + 1          # offsets 0..2 never come (compacted away)
     assert repair.skipped(msg(3)) is False and repair.skipped(msg(4)) is False
 

@@ -224,6 +224,20 @@ def test_a_recorded_window_comes_back_the_same_after_a_crash_and_an_acked_one_is
     assert s3.add("b", 59.0, "b", None, now=0, offset=4) is DUPLICATE
 
 
+def test_a_new_event_of_a_recorded_window_before_any_stream_time_goes_to_the_next_window():
+    """After a restart the partition has no stream time yet; an event whose window was recorded
+    before the crash (and whose offset is not in it) opens the next window (found by Hypothesis:
+    this overflowed on -inf)."""
+    published: dict[str, dict] = {}
+    s1 = store(published=published)
+    s1.add("b", 0.0, "b", None, now=0, offset=0)
+    (b,) = s1.add("c", 130.0, "c", None, now=0, offset=1)   # closes b's window [0,60): recorded
+    s2 = store(published=published)
+    assert s2.add("b", 0.0, "b-new", None, now=0, offset=2) == []
+    (w,) = [w for w in s2.close_all("shutdown") if w.items == ["b-new"]]
+    assert w.id != b.id and w.start == 60.0
+
+
 def test_pipeline_turns_an_unexpected_failure_into_an_internal_error_and_goes_on(monkeypatch):
     from config.settings import WorkerSettings
     from consumers.pipeline import Pipeline
