@@ -108,7 +108,7 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
     published = app.tables.add(PublishedWindows(
         app, name="published-windows", beacon=app.tables.beacon, key_type=str,
         partitions=_partition_count(settings, topics.logs),
-        help="Windows whose result the broker acknowledged: id -> their input offsets (ranges)"))
+        help="Windows recorded when they close: id -> key, start, counts, input offsets (ranges)"))
     pipeline.windows.published = published   # written when a window closes, restored after a crash
     claim_check = S3ClaimCheck.from_settings(settings.s3)
     loop_executor = None   # asyncio's default thread pool: blocking work off the event loop

@@ -150,21 +150,13 @@ class WindowStore:
             offset: int = -1) -> list[Window] | object:
         """Put one event in its window; return windows this closed (oldest first), or DUPLICATE
         when the event (partition, offset) is already in a published window (ack it, nothing else)."""
-        part = self._parts.get(partition)
-        if part is None:
-            part = self._parts[partition] = _Partition()
+        part = self._part(partition)
+        if (seen := self._seen(partition, part, offset, item, token)) is not None:
+            return seen
         start = math.floor(ts / self.size) * self.size
         late = start + self.size <= part.max_event_time - self.lateness
         if late:
             start = self._late_slot(partition, key, start, part)
-        if 0 <= offset <= part.last_offset:
-            self.duplicates_total += 1    # read twice by this process (Faust re-reads after a seek)
-            return DUPLICATE
-        if offset >= 0 and (pkey := self._recorded_offsets(partition, part, offset).get(offset)) is not None:
-            part.last_offset = offset
-            return self._replay(pkey, partition, part, offset, item, token)
-        if offset > part.last_offset:
-            part.last_offset = offset
         window = self._open.get((partition, key, start))
         if window is None:   # a new window, never with the id of a recorded one (open ones never are)
             published = self.published
@@ -304,16 +296,26 @@ class WindowStore:
     def attach(self, partition: int, offset: int, token: Any) -> list[Window] | object | None:
         """A message that adds no event of its own (a line joining its record): if its offset is
         in a recorded window, as `add` answers (DUPLICATE, or the windows it completed); else None."""
+        return self._seen(partition, self._part(partition), offset, None, token)
+
+    def _part(self, partition: int) -> "_Partition":
         part = self._parts.get(partition)
         if part is None:
             part = self._parts[partition] = _Partition()
+        return part
+
+    def _seen(self, partition: int, part: "_Partition", offset: int, item: Any,
+              token: Any) -> list[Window] | object | None:
+        """For an offset read before: DUPLICATE (by this process: Faust re-reads after a seek; or
+        into a recorded window whose inputs were acked), or the windows its replay completed.
+        None for a new offset, which is now the highest read."""
         if 0 <= offset <= part.last_offset:
             self.duplicates_total += 1
             return DUPLICATE
         pkey = self._recorded_offsets(partition, part, offset).get(offset) if offset >= 0 else None
         if offset > part.last_offset:
             part.last_offset = offset
-        return None if pkey is None else self._replay(pkey, partition, part, offset, None, token)
+        return None if pkey is None else self._replay(pkey, partition, part, offset, item, token)
 
     def _recorded_offsets(self, partition: int, part: "_Partition", offset: int) -> dict[int, str]:
         """offset -> key of the recorded window holding it, for `partition` (built from `published`
@@ -364,6 +366,7 @@ class WindowStore:
         del self._replaying[pkey]
         window.recorded = None              # its record is already durable
         return [window]
+
 
 def compress_offsets(offsets: list[int]) -> list[list[int]]:
     """[3, 4, 5, 9] -> [[3, 5], [9, 9]]: a window's offsets as inclusive ranges (compact in the table)."""
