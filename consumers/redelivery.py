@@ -50,14 +50,12 @@ def seek_uncommitted_to_beginning() -> None:
         async def seek() -> Mapping[TP, int]:
             committed = dict(await consumer.seek_to_committed())
             fresh = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
-            if fresh:
-                # the same plain seek as for a commit (aiokafka's seek_to_beginning, an offset reset
-                # in its fetcher, stalled the stream now and then when done here)
-                starts = await consumer.beginning_offsets(fresh)
-                for tp in fresh:
-                    consumer.seek(tp, starts[tp])
-                    committed[tp] = starts[tp]   # Faust takes it as the commit: reading starts here
-                log.debug("no committed offset: %d partitions read from their beginning", len(fresh))
+            for tp in fresh:
+                # offset 0, with no request to the broker: when retention has deleted it, the fetch
+                # is out of range and auto.offset.reset=earliest moves on to the first one kept.
+                # (Asking for the beginning here, by seek_to_beginning or beginning_offsets, held
+                # this seek back ~1.5 s and the stream stalled after it now and then.)
+                consumer.seek(tp, 0)
             return committed
 
         return await self.call_thread(seek)
