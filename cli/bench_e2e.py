@@ -13,7 +13,10 @@ topics, fresh consumer groups), figures only, no asserts:
    watermark, as a stream that goes on would close it);
 2. a bare confluent-kafka consumer reads the topic (the box's physical limit);
 3. a bare Faust agent that only iterates it (the framework's limit,
-   ``consumers/bench_faust_app.py``);
+   ``consumers/bench_faust_app.py``), then the same agent running the worker's
+   per-message code (``Pipeline.handle``), then that plus inline scoring with
+   the model: nothing is sent, so the rates split a message's cost into
+   Faust's, ours and delivery's (``cost_us_per_message``);
 4. ``rca worker`` with the baseline analyzer (a fresh registered model name:
    nothing to serve);
 5. ``--workers N`` (N > 1): N workers serving the model in one group, total
@@ -238,20 +241,44 @@ class Reader(threading.Thread):
         self.join(10)
 
 
-class LagSampler(threading.Thread):
-    """Committed offsets of a group vs the high watermarks of the input, every `every` seconds."""
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system, all threads) a process has used so far, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
-    def __init__(self, bootstrap: str, group: str, topic: str, partitions: int, every: float = 0.5) -> None:
+
+class LagSampler(threading.Thread):
+    """Committed offsets of a group vs the high watermarks of the input, every `every` seconds;
+    beside them, the CPU time the group's processes (`pids`) have used."""
+
+    def __init__(self, bootstrap: str, group: str, topic: str, partitions: int, every: float = 0.5,
+                 pids: list[int] | None = None) -> None:
         super().__init__(daemon=True)
         self.every, self.topic, self.partitions = every, topic, partitions
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
         self.samples: list[tuple[float, int]] = []
+        self.pids = list(pids or [])
+        self.cpu: list[tuple[float, float]] = []   # (wall time, CPU seconds of all pids)
         self.stop_flag = threading.Event()
+
+    def cpu_cores(self, t0: float, t1: float) -> float | None:
+        """Cores the processes kept busy on average between t0 and t1 (1.0: one core all the time)."""
+        inside = [(t, c) for t, c in self.cpu if t0 <= t <= t1]
+        if len(inside) < 2 or inside[-1][0] - inside[0][0] < 1.0:
+            return None
+        (ta, ca), (tb, cb) = inside[0], inside[-1]
+        return round((cb - ca) / (tb - ta), 2)
 
     def run(self) -> None:
         tps = [TopicPartition(self.topic, p) for p in range(self.partitions)]
         try:
             while not self.stop_flag.wait(self.every):
+                used = [cpu_seconds(p) for p in self.pids]
+                if used and all(u is not None for u in used):
+                    self.cpu.append((time.time(), sum(used)))
                 committed = self.consumer.committed(tps, timeout=5)
                 lag = 0
                 for tp in committed:
@@ -356,16 +383,21 @@ class Bench:
             c.close()
         return {"messages": got, "events_per_s": _rate(got, (last or 0) - (first or 0))}
 
-    def faust_agent(self, expect: int) -> dict:
-        out = self.log_dir / "faust.json"
+    def faust_agent(self, expect: int, stage: str = "iterate", model_name: str = "", model_ref: str = "") -> dict:
+        """A bare Faust agent (consumers/bench_faust_app.py) at `stage`: iterate only, or also run the
+        worker's per-message code (handle), or that and inline scoring with the model (score)."""
+        name = "faust" if stage == "iterate" else f"faust-{stage}"
+        out = self.log_dir / f"{name}.json"
         env = {**os.environ, "BENCH_TOPIC": self.logs, "BENCH_EXPECT": str(expect), "BENCH_OUT": str(out),
-               "RCA_WORKER_APP_ID": f"{self.prefix}-faust"}
-        proc = self._spawn([sys.executable, "-m", "consumers.bench_faust_app"], env, "faust.log")
+               "BENCH_STAGE": stage, "BENCH_MODEL": model_ref or "", "RCA_WORKER_APP_ID": f"{self.prefix}-{name}",
+               "RCA_WORKER_WINDOW_SECONDS": str(self.window), "RCA_WORKER_ALLOWED_LATENESS_SECONDS": str(self.lateness),
+               "RCA_WORKER_IDLE_TIMEOUT_SECONDS": str(self.idle), "RCA_MLFLOW_REGISTERED_MODEL_NAME": model_name}
+        proc = self._spawn([sys.executable, "-m", "consumers.bench_faust_app"], env, f"{name}.log")
         try:
             deadline = time.monotonic() + self.timeout
             while not out.exists():
                 if proc.poll() is not None:
-                    raise RuntimeError(f"the bare Faust agent exited (see {self.log_dir / 'faust.log'})")
+                    raise RuntimeError(f"the bare Faust agent exited (see {self.log_dir / (name + '.log')})")
                 if time.monotonic() > deadline:
                     return {"messages": None, "events_per_s": None, "error": "timed out"}
                 time.sleep(0.2)   # polling for the agent's result file
@@ -418,7 +450,7 @@ class Bench:
             group.procs.append(self._spawn(cmd, env, f"{name}{i}.log"))
         group.reader = Reader(self.bootstrap, sinks)
         group.reader.start()
-        group.lag = LagSampler(self.bootstrap, group.group, self.logs, self.partitions)
+        group.lag = LagSampler(self.bootstrap, group.group, self.logs, self.partitions, pids=group.pids())
         group.lag.start()
         return group
 
@@ -505,6 +537,8 @@ def _backlog_figures(group: WorkerGroup, n: int, ok: bool, since: float = -math.
         out["latency_p50_ms"] = _ms(_weighted_percentile(lat, 0.50))
         out["latency_p99_ms"] = _ms(_weighted_percentile(lat, 0.99))
         out["lag"] = group.lag.series(t0, last or t0)
+        # below 1.0 for one process: it waited (on the broker, its own sends, acks) as much as it worked
+        out["cpu_cores_busy"] = group.lag.cpu_cores(t0, last or t0)
     else:
         out["note"] = "no probe dead letter seen: the first consumed message time is unknown"
     # delivery checks: every event in exactly one reported window
@@ -558,7 +592,11 @@ def _profile(pid: int, out: str, seconds: float) -> list[subprocess.Popen]:
     raw = str(Path(out).with_suffix(".collapsed.txt"))
     procs = []
     fmt = {".svg": "flamegraph", ".json": "speedscope"}.get(Path(out).suffix)
-    common = ["record", "--pid", str(pid), "--duration", str(int(max(1, seconds))), "--rate", "100", "--nonblocking"]
+    # --gil: only the thread holding the GIL is sampled, so the shares are of the CPU time the
+    # process's Python code gets (the event loop and the scoring thread share one GIL), not of
+    # threads waiting in select() or on a lock
+    common = ["record", "--pid", str(pid), "--duration", str(int(max(1, seconds))), "--rate", "100", "--nonblocking",
+              "--gil"]
     if fmt:
         procs.append(subprocess.Popen([exe, *common, "--format", fmt, "-o", out],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -630,6 +668,14 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
         fa = bench.faust_agent(total)
         summary["faust_events_per_s"] = fa["events_per_s"]
         say(f"bare Faust agent: {fa['events_per_s']} messages/s")
+        fh = bench.faust_agent(total, "handle")
+        summary["faust_handle_events_per_s"] = fh["events_per_s"]
+        say(f"bare Faust agent + Pipeline.handle (decode, parse, mine, window; nothing scored or sent): "
+            f"{fh['events_per_s']} messages/s")
+        fs = bench.faust_agent(total, "score", model_name, model_ref)
+        summary["faust_score_events_per_s"] = fs["events_per_s"]
+        say(f"bare Faust agent + Pipeline.handle + scoring with the model, inline (nothing sent): "
+            f"{fs['events_per_s']} messages/s")
 
         base = bench.start_workers("baseline", 1, f"bench-none-{bench.tag}", None)
         ok = base.wait(expect, until_start=bench.backlog_end)
@@ -643,8 +689,9 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
         spies: list[subprocess.Popen] = []
         if profile:
             _wait_for(lambda: main.first_consumed() is not None, main, timeout)
-            expected = n / (summary["worker_baseline_events_per_s"] or 1000.0) * 2
-            spies = _profile(main.pids()[0], profile, min(expected, 120.0))
+            # inside the backlog (a little shorter than the baseline worker took), so every sample is of work
+            profile_s = max(1, int(min(n / (summary["worker_baseline_events_per_s"] or 1000.0) * 0.8, 120.0)))
+            spies = _profile(main.pids()[0], profile, profile_s)
         ok = main.wait(expect, until_start=bench.backlog_end)
         for s in spies:
             s.wait(150)
@@ -653,11 +700,17 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
         summary["backlog_latency_p50_ms"] = m.get("latency_p50_ms")
         summary["backlog_latency_p99_ms"] = m.get("latency_p99_ms")
         say(f"worker serving the model: {rate} events/s ({m['events_reported']} of {expect} expected events reported, "
-            f"analyzers {m['analyzers']}); backlog latency p99 {m.get('latency_p99_ms')} ms")
+            f"analyzers {m['analyzers']}); backlog latency p99 {m.get('latency_p99_ms')} ms; "
+            f"CPU {m.get('cpu_cores_busy')} cores busy")
         if profile:
             raw_path = str(Path(profile).with_suffix(".collapsed.txt"))
             summary["profile"] = {"files": [p for p in (profile, raw_path) if Path(p).exists()],
                                   **(top_frames(raw_path) if Path(raw_path).exists() else {"error": "no samples"})}
+            if summary["profile"].get("samples"):
+                # with --gil a sample is taken only while some thread holds the GIL
+                summary["profile"]["gil_held_share"] = round(summary["profile"]["samples"] / (profile_s * 100), 2)
+        summary["cost_us_per_message"] = cost_breakdown(summary)
+        say(f"where a message's time goes (microseconds, from the rates above): {summary['cost_us_per_message']}")
         for k, v in (("worker_to_faust_ratio", summary["faust_events_per_s"]),
                      ("worker_to_raw_ratio", summary["raw_consumer_events_per_s"])):
             summary[k] = round(rate / v, 4) if rate and v else None
@@ -829,7 +882,22 @@ def _wait_for_members(bench: Bench, group: str, many: WorkerGroup, n: int) -> No
     raise RuntimeError(f"{n} workers did not join {group} in time")
 
 
-HEADLINE = ("raw_consumer_events_per_s", "faust_events_per_s", "worker_baseline_events_per_s", "worker_events_per_s",
+def cost_breakdown(summary: dict) -> dict | None:
+    """Microseconds per message each layer adds, from the rates of one run: Faust iterating,
+    our per-message code (handle), scoring (inline, so an upper bound: the worker scores in a
+    thread beside the agent), and the rest of the worker (delivery: result and changelog
+    sends, ordered acks, timers). None when a rate is missing."""
+    keys = ("faust_events_per_s", "faust_handle_events_per_s", "faust_score_events_per_s", "worker_events_per_s")
+    rates = [summary.get(k) for k in keys]
+    if not all(rates):
+        return None
+    us = [1e6 / r for r in rates]
+    return {"faust": round(us[0], 1), "handle": round(us[1] - us[0], 1), "scoring_inline": round(us[2] - us[1], 1),
+            "delivery_and_rest": round(us[3] - us[2], 1), "worker_total": round(us[3], 1)}
+
+
+HEADLINE = ("raw_consumer_events_per_s", "faust_events_per_s", "faust_handle_events_per_s",
+            "faust_score_events_per_s", "worker_baseline_events_per_s", "worker_events_per_s",
             "worker_to_faust_ratio", "worker_to_raw_ratio", "batched_records_per_s", "backlog_latency_p50_ms",
             "backlog_latency_p99_ms", "steady_latency_p50_ms", "steady_latency_p99_ms",
             "workers_total_events_per_s", "per_worker_events_per_s")

@@ -104,6 +104,8 @@ class WorkerSettings(BaseSettings):
     max_dead_letter_bytes: int = Field(900_000, ge=10_000)  # a dead letter's encoded size; under Kafka's 1 MB default
     metrics_host: str = "127.0.0.1"   # Prometheus /metrics (consumers/metrics.py); 0.0.0.0 to be scraped from elsewhere
     metrics_port: int = Field(9464, ge=0, le=65535)  # 0 turns the endpoint off
+    # allocations between young-generation garbage collections (CPython's default 700); see consumers/app.py
+    gc_young_threshold: int = Field(50_000, ge=100)
 
 
 class S3Settings(BaseSettings):

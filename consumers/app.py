@@ -414,6 +414,26 @@ def _add_control_plane(app: faust.App, settings: Settings, repair: GapRepair):
     return emit
 
 
+def tune_garbage_collector(young_threshold: int) -> None:
+    """Collect cycles less often, and never look at what start-up loaded again.
+
+    Faust, aiokafka and our pipeline allocate a few dozen containers per message, so with
+    CPython's default (a young collection every 700 allocations, a full one every 100 young
+    ones) the collector ran every few messages and each full pass walked every live object:
+    the open windows, the template miner, the model. Offline, on simulator input with
+    Faust-like garbage, that was a third of `Pipeline.handle`'s time (32 -> 23 us/message).
+    Objects that live until exit (modules, the served model, Faust's services) are frozen
+    out of every pass; cycles are still collected, just in larger, rarer batches.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    _, second, third = gc.get_threshold()
+    gc.set_threshold(young_threshold, second, third)
+    log.info("garbage collector: %d objects frozen, young threshold %d", gc.get_freeze_count(), young_threshold)
+
+
 def run_worker(settings: Settings, pipeline: Pipeline, loglevel: str = "INFO", model_ref: str | None = None,
                track: bool = True, serve_models: bool = True) -> None:
     """Run until SIGTERM/SIGINT (blocking); one tracked MLflow run per worker lifetime."""
@@ -425,6 +445,7 @@ def run_worker(settings: Settings, pipeline: Pipeline, loglevel: str = "INFO", m
                               "window_seconds": settings.worker.window_seconds})
     app = build_app(settings, pipeline, model_ref=model_ref, tracker=tracker, serve_models=serve_models)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+    tune_garbage_collector(settings.worker.gc_young_threshold)
     try:
         worker.execute_from_commandline()
     finally:

@@ -1,12 +1,24 @@
-"""A bare Faust agent that only iterates a topic: the framework's own rate, for `rca bench e2e`.
+"""Bare Faust agents for `rca bench e2e`: what the framework carries, and what our work adds to it.
 
 Run as ``python -m consumers.bench_faust_app`` with
-``BENCH_TOPIC`` (the topic), ``BENCH_EXPECT`` (messages to read) and ``BENCH_OUT``
+``BENCH_TOPIC`` (the topic), ``BENCH_EXPECT`` (messages to read), ``BENCH_OUT``
 (a JSON file written once they are read: count, wall time of the first and the
-last message), plus the usual ``RCA_KAFKA_*`` settings and ``RCA_WORKER_APP_ID``
-(the consumer group). The app is configured like the worker's (raw serializers,
-same commit interval, same broker settings), the agent has concurrency 1 and
-acks each message as Faust does by default; it does nothing else.
+last message) and ``BENCH_STAGE``, plus the usual ``RCA_KAFKA_*`` /
+``RCA_WORKER_*`` settings and ``RCA_WORKER_APP_ID`` (the consumer group):
+
+- ``iterate`` (default): the agent only iterates, the framework's own rate;
+- ``handle``: it also runs the worker's per-message code, ``Pipeline.handle``
+  (decode, parse, mine, window); closed windows are dropped unscored;
+- ``score``: it also scores the windows that close, inline, with the model
+  ``BENCH_MODEL`` (a registry ref; the baseline analyzer when empty).
+
+None of them sends anything: the difference between ``score`` and the worker is
+what delivering results costs (sends, the windows' changelog records, ordered
+acks). The app is configured like the worker's (raw serializers, same commit
+interval, same broker settings); the agent has concurrency 1 and acks each
+message as Faust does by default. ``handle`` and ``score`` tune the garbage
+collector as the worker does (``consumers.app.tune_garbage_collector``);
+``iterate`` runs Faust as it comes.
 """
 from __future__ import annotations
 
@@ -18,8 +30,32 @@ import faust
 
 from config.settings import get_settings
 
+STAGES = ("iterate", "handle", "score")
 
-def build(topic: str, expect: int, out_path: str) -> faust.App:
+
+def _work(stage: str, model_ref: str | None):
+    """What the agent does to each message beyond iterating: a callable(message) or None."""
+    if stage == "iterate":
+        return None
+    from consumers import models
+    from consumers.app import tune_garbage_collector
+    from consumers.pipeline import Pipeline
+
+    pipeline = Pipeline(get_settings().worker)
+    if stage == "score" and model_ref:
+        models.apply(pipeline, models.initial(model_ref))
+    tune_garbage_collector(get_settings().worker.gc_young_threshold)   # as the worker runs
+
+    def handle(msg) -> None:
+        closed = pipeline.handle(msg.value, msg.key, msg.partition, msg.offset, None).closed
+        if stage == "score" and closed:
+            pipeline.results(closed)
+    return handle
+
+
+def build(topic: str, expect: int, out_path: str, stage: str = "iterate", model_ref: str | None = None) -> faust.App:
+    if stage not in STAGES:
+        raise ValueError(f"BENCH_STAGE must be one of {STAGES}, not {stage!r}")
     settings = get_settings()
     brokers = ";".join(f"kafka://{b}" for b in settings.kafka.bootstrap_servers.split(","))
     datadir = settings.stack.state_dir / "faust" / f"{settings.worker.app_id}-data"
@@ -33,11 +69,16 @@ def build(topic: str, expect: int, out_path: str) -> faust.App:
         consumer_auto_offset_reset="earliest", broker_commit_interval=1.0, stream_wait_empty=False,
     )
     source = app.topic(topic, key_type=bytes, value_type=bytes)
-    state = {"count": 0, "first": None, "last": None}
+    state = {"count": 0, "first": None, "last": None, "stage": stage, "work_s": 0.0}
+    work = _work(stage, model_ref)
 
     @app.agent(source, concurrency=1)
     async def iterate(stream):
-        async for _value in stream:
+        async for event in stream.events():
+            if work is not None:
+                started = time.perf_counter()
+                work(event.message)
+                state["work_s"] += time.perf_counter() - started
             now = time.time()
             if state["first"] is None:
                 state["first"] = now
@@ -53,7 +94,8 @@ def build(topic: str, expect: int, out_path: str) -> faust.App:
 
 
 def main() -> None:
-    app = build(os.environ["BENCH_TOPIC"], int(os.environ["BENCH_EXPECT"]), os.environ["BENCH_OUT"])
+    app = build(os.environ["BENCH_TOPIC"], int(os.environ["BENCH_EXPECT"]), os.environ["BENCH_OUT"],
+                os.environ.get("BENCH_STAGE", "iterate"), os.environ.get("BENCH_MODEL") or None)
     faust.Worker(app, loglevel="WARNING", quiet=True, override_logging=False).execute_from_commandline()
 
 
