@@ -404,7 +404,9 @@ class Bench:
         finally:
             self._stop(proc)
         r = json.loads(out.read_text())
-        return {"messages": r["count"], "events_per_s": _rate(r["count"] - 1, r["last"] - r["first"])}
+        return {"messages": r["count"], "events_per_s": _rate(r["count"] - 1, r["last"] - r["first"]),
+                "analyzer": r.get("analyzer"),
+                "work_us_per_message": round(1e6 * r["work_s"] / r["count"], 1) if r.get("work_s") else None}
 
     # workers
     def _spawn(self, cmd: list[str], env: dict, log_name: str) -> subprocess.Popen:
@@ -671,11 +673,12 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
         fh = bench.faust_agent(total, "handle")
         summary["faust_handle_events_per_s"] = fh["events_per_s"]
         say(f"bare Faust agent + Pipeline.handle (decode, parse, mine, window; nothing scored or sent): "
-            f"{fh['events_per_s']} messages/s")
+            f"{fh['events_per_s']} messages/s ({fh['work_us_per_message']} us/message in our code)")
         fs = bench.faust_agent(total, "score", model_name, model_ref)
         summary["faust_score_events_per_s"] = fs["events_per_s"]
-        say(f"bare Faust agent + Pipeline.handle + scoring with the model, inline (nothing sent): "
-            f"{fs['events_per_s']} messages/s")
+        summary["faust_stages"] = {"handle": fh, "score": fs}
+        say(f"bare Faust agent + Pipeline.handle + scoring inline with the {fs['analyzer']} analyzer (nothing sent): "
+            f"{fs['events_per_s']} messages/s ({fs['work_us_per_message']} us/message in our code)")
 
         base = bench.start_workers("baseline", 1, f"bench-none-{bench.tag}", None)
         ok = base.wait(expect, until_start=bench.backlog_end)

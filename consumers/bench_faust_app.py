@@ -10,7 +10,8 @@ last message) and ``BENCH_STAGE``, plus the usual ``RCA_KAFKA_*`` /
 - ``handle``: it also runs the worker's per-message code, ``Pipeline.handle``
   (decode, parse, mine, window); closed windows are dropped unscored;
 - ``score``: it also scores the windows that close, inline, with the model
-  ``BENCH_MODEL`` (a registry ref; the baseline analyzer when empty).
+  ``BENCH_MODEL`` (a registry ref; when empty, the production version of
+  ``RCA_MLFLOW_REGISTERED_MODEL_NAME``, as the worker serves).
 
 None of them sends anything: the difference between ``score`` and the worker is
 what delivering results costs (sends, the windows' changelog records, ordered
@@ -34,15 +35,16 @@ STAGES = ("iterate", "handle", "score")
 
 
 def _work(stage: str, model_ref: str | None):
-    """What the agent does to each message beyond iterating: a callable(message) or None."""
+    """What the agent does to each message beyond iterating: (a callable(message) or None, the
+    analyzer that scores: "bundle" or "baseline", or None when nothing is scored)."""
     if stage == "iterate":
-        return None
+        return None, None
     from consumers import models
     from consumers.app import tune_garbage_collector
     from consumers.pipeline import Pipeline
 
     pipeline = Pipeline(get_settings().worker)
-    if stage == "score" and model_ref:
+    if stage == "score":   # the model the worker would serve: BENCH_MODEL, or production's
         models.apply(pipeline, models.initial(model_ref))
     tune_garbage_collector(get_settings().worker.gc_young_threshold)   # as the worker runs
 
@@ -50,7 +52,7 @@ def _work(stage: str, model_ref: str | None):
         closed = pipeline.handle(msg.value, msg.key, msg.partition, msg.offset, None).closed
         if stage == "score" and closed:
             pipeline.results(closed)
-    return handle
+    return handle, (pipeline.analyzer_name if stage == "score" else None)
 
 
 def build(topic: str, expect: int, out_path: str, stage: str = "iterate", model_ref: str | None = None) -> faust.App:
@@ -69,8 +71,9 @@ def build(topic: str, expect: int, out_path: str, stage: str = "iterate", model_
         consumer_auto_offset_reset="earliest", broker_commit_interval=1.0, stream_wait_empty=False,
     )
     source = app.topic(topic, key_type=bytes, value_type=bytes)
-    state = {"count": 0, "first": None, "last": None, "stage": stage, "work_s": 0.0}
-    work = _work(stage, model_ref)
+    work, analyzer = _work(stage, model_ref)
+    # work_s: time spent in our code, measured inside the agent (the rest is Faust's)
+    state = {"count": 0, "first": None, "last": None, "stage": stage, "analyzer": analyzer, "work_s": 0.0}
 
     @app.agent(source, concurrency=1)
     async def iterate(stream):
