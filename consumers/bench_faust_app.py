@@ -9,6 +9,10 @@ last message) and ``BENCH_STAGE``, plus the usual ``RCA_KAFKA_*`` /
 - ``iterate`` (default): the agent only iterates, the framework's own rate;
 - ``handle``: it also runs the worker's per-message code, ``Pipeline.handle``
   (decode, parse, mine, window); closed windows are dropped unscored;
+- ``send``: ``handle``, and for each window that closes two records of
+  ``BENCH_SEND_BYTES`` bytes sent through Faust's producer (as the worker sends
+  the window's changelog record and its result), acks not awaited; nothing
+  scored: what Faust itself costs to deliver this stream's results;
 - ``score``: it also scores the windows that close, inline, with the model
   ``BENCH_MODEL`` (a registry ref; when empty, the production version of
   ``RCA_MLFLOW_REGISTERED_MODEL_NAME``, as the worker serves).
@@ -31,7 +35,8 @@ import faust
 
 from config.settings import get_settings
 
-STAGES = ("iterate", "handle", "score")
+STAGES = ("iterate", "handle", "send", "score")
+SEND_BYTES = 2048   # about an encoded rca.results message of the simulator's windows
 
 
 def _work(stage: str, model_ref: str | None):
@@ -48,10 +53,11 @@ def _work(stage: str, model_ref: str | None):
         models.apply(pipeline, models.initial(model_ref))
     tune_garbage_collector(get_settings().worker.gc_young_threshold)   # as the worker runs
 
-    def handle(msg) -> None:
+    def handle(msg) -> list:
         closed = pipeline.handle(msg.value, msg.key, msg.partition, msg.offset, None).closed
         if stage == "score" and closed:
             pipeline.results(closed)
+        return closed
     return handle, (pipeline.analyzer_name if stage == "score" else None)
 
 
@@ -69,8 +75,12 @@ def build(topic: str, expect: int, out_path: str, stage: str = "iterate", model_
         broker_client_id=settings.kafka.client_id, key_serializer="raw", value_serializer="raw",
         web_enabled=False, datadir=str(datadir), topic_disable_leader=True,
         consumer_auto_offset_reset="earliest", broker_commit_interval=1.0, stream_wait_empty=False,
+        producer_acks=-1, producer_linger=0.005,   # as the worker's
     )
     source = app.topic(topic, key_type=bytes, value_type=bytes)
+    sink = (app.topic(f"{topic}.bench-sink", key_type=bytes, value_type=bytes, internal=True, partitions=6)
+            if stage == "send" else None)
+    payload = b"x" * int(os.environ.get("BENCH_SEND_BYTES", SEND_BYTES))
     work, analyzer = _work(stage, model_ref)
     # work_s: time spent in our code, measured inside the agent (the rest is Faust's)
     state = {"count": 0, "first": None, "last": None, "stage": stage, "analyzer": analyzer, "work_s": 0.0}
@@ -80,8 +90,13 @@ def build(topic: str, expect: int, out_path: str, stage: str = "iterate", model_
         async for event in stream.events():
             if work is not None:
                 started = time.perf_counter()
-                work(event.message)
+                closed = work(event.message)
                 state["work_s"] += time.perf_counter() - started
+                if stage == "send":
+                    for window in closed:
+                        key = window.id.encode()
+                        await sink.send(key=key, value=payload)   # its changelog record
+                        await sink.send(key=key, value=payload)   # its result
             now = time.time()
             if state["first"] is None:
                 state["first"] = now

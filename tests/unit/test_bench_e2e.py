@@ -67,7 +67,8 @@ def test_cost_breakdown_splits_a_message_into_layers():
     from cli.bench_e2e import cost_breakdown
 
     rates = {"faust_events_per_s": 10_000.0, "faust_handle_events_per_s": 5_000.0,
-             "faust_score_events_per_s": 4_000.0, "worker_events_per_s": 2_000.0}
-    assert cost_breakdown(rates) == {"faust": 100.0, "handle": 100.0, "scoring_inline": 50.0,
-                                     "delivery_and_rest": 250.0, "worker_total": 500.0}
-    assert cost_breakdown({**rates, "faust_score_events_per_s": None}) is None
+             "faust_send_events_per_s": 4_000.0, "faust_score_events_per_s": 4_000.0,
+             "worker_events_per_s": 2_000.0}
+    assert cost_breakdown(rates) == {"faust": 100.0, "handle": 100.0, "faust_sends": 50.0, "scoring_inline": 50.0,
+                                     "rest": 200.0, "worker_total": 500.0, "faust_own": 150.0}
+    assert cost_breakdown({**rates, "faust_send_events_per_s": None}) is None
