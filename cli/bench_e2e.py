@@ -227,7 +227,8 @@ class Reader(threading.Thread):
                         sink.results.append({"t": ts, "id": v["window_id"], "key": v["session_key"],
                                              "start": parse_timestamp(v["window_start"]),
                                              "end": parse_timestamp(v["window_end"]), "events": v["event_count"],
-                                             "closed_by": v.get("closed_by"), "analyzer": v.get("analyzer")})
+                                             "closed_by": v.get("closed_by"), "analyzer": v.get("analyzer"),
+                                             "produced": parse_timestamp(v["produced_at"])})
                     else:
                         sink.letters.append({"t": ts, "reason": v.get("reason"), "partition": v.get("source_partition"),
                                              "offset": v.get("source_offset")})
@@ -748,12 +749,17 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
                              "events_reported": sum(r["events"] for r in rs), "windows": len(rs),
                              "closed_by": dict(Counter(r["closed_by"] for r in rs)),
                              "events_in_windows_closed_before_they_could": sum(w for v, w in lat if v < 0)}
+        # the same, up to when the worker built the result (produced_at): the rest is its delivery
+        built = [(max(0.0, r["produced"] - could_close(r["end"])), r["events"]) for r in rs]
+        summary["steady"]["until_result_built_p50_ms"] = _ms(_weighted_percentile(built, 0.50))
+        summary["steady"]["until_result_built_p99_ms"] = _ms(_weighted_percentile(built, 0.99))
         lat = [(max(0.0, v), w) for v, w in lat]
         for how in sorted({r["closed_by"] for r in rs}):
             part = [x for x, r in zip(lat, rs) if r["closed_by"] == how]
             summary["steady"][f"latency_p50_ms_closed_by_{how}"] = _ms(_weighted_percentile(part, 0.50))
             summary["steady"][f"latency_p99_ms_closed_by_{how}"] = _ms(_weighted_percentile(part, 0.99))
         summary["steady"]["lag"] = main.lag.series(t0, t_end + idle + 5.0)
+        summary["steady"]["cpu_cores_busy"] = main.lag.cpu_cores(t0, t_end)
         summary["steady_latency_p50_ms"] = _ms(_weighted_percentile(lat, 0.50))
         summary["steady_latency_p99_ms"] = _ms(_weighted_percentile(lat, 0.99))
         say(f"steady latency after a window could close: p50 {summary['steady_latency_p50_ms']} ms, "
