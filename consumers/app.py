@@ -435,8 +435,10 @@ def tune_garbage_collector(young_threshold: int) -> None:
     ones) the collector ran every few messages and each full pass walked every live object:
     the open windows, the template miner, the model. Offline, on simulator input with
     Faust-like garbage, that was a third of `Pipeline.handle`'s time (32 -> 23 us/message).
-    Objects that live until exit (modules, the served model, Faust's services) are frozen
-    out of every pass; cycles are still collected, just in larger, rarer batches.
+    Objects that live until exit (modules, Faust's services, the model served at start) are
+    frozen out of every pass; cycles are still collected, just in larger, rarer batches. (When
+    a hot reload replaces the start-up model, reference counting frees it; a reference cycle
+    inside it would stay, once.)
     """
     import gc
 
