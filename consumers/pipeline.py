@@ -157,7 +157,8 @@ class Pipeline:
         self._record_windows: dict[bytes, Window | None] = {}
         self.miner = TemplateMiner()
         self.windows = WindowStore(cfg.window_seconds, cfg.allowed_lateness_seconds, cfg.idle_timeout_seconds,
-                                   cfg.max_open_windows, cfg.max_events_per_window, published)
+                                   cfg.max_open_windows, cfg.max_events_per_window, published,
+                                   staggered=cfg.window_staggered)
         self.counters = Counters()
 
     def handle(self, value: bytes | None, key: bytes | None, partition: int, offset: int,

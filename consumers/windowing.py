@@ -8,7 +8,10 @@ partition, each with its own stream time):
   a backlog replay, a rebalance or a second worker gives the same windows as an
   in-order pass. Sessions that span partitions (nova-api on one host and
   nova-compute on another, both naming an instance) are joined downstream by
-  the incident stage, which sees every partition's results;
+  the incident stage, which sees every partition's results. With `staggered`
+  (the worker's default), a key's windows start at its own offset within the
+  period (`engine.sessions.window_start`), so windows of different keys do not
+  all close at the same moment;
 - each partition has its own watermark: the largest event time seen there minus
   the allowed lateness; a window closes when its partition's watermark passes
   its end. `watermark` (the minimum over active partitions, as Flink and Kafka
@@ -52,6 +55,8 @@ import math
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from engine.sessions import window_start
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +116,10 @@ class WindowStore:
     """Open windows of every partition and key, closed by watermark, idleness or capacity."""
 
     def __init__(self, size: float, lateness: float, idle_timeout: float, max_open: int,
-                 max_items: int, published: MutableMapping[str, dict] | None = None) -> None:
+                 max_items: int, published: MutableMapping[str, dict] | None = None,
+                 staggered: bool = False) -> None:
         self.size = size
+        self.staggered = staggered   # window starts offset per session key (engine.sessions.window_offset)
         self.lateness = lateness
         self.idle_timeout = idle_timeout
         self.max_open = max_open
@@ -153,7 +160,7 @@ class WindowStore:
         part = self._part(partition)
         if (seen := self._seen(partition, part, offset, item, token)) is not None:
             return seen
-        start = math.floor(ts / self.size) * self.size
+        start = window_start(key, ts, self.size, self.staggered)
         late = start + self.size <= part.max_event_time - self.lateness
         if late:
             start = self._late_slot(partition, key, start, part)
@@ -236,7 +243,7 @@ class WindowStore:
         wm = part.max_event_time - self.lateness
         if wm == -math.inf:      # no stream time yet (a restart): the next window
             return start + self.size
-        return max(start + self.size, math.floor(wm / self.size) * self.size)
+        return max(start + self.size, window_start(key, wm, self.size, self.staggered))
 
     def _open_window(self, partition: int, key: str, start: float, part: _Partition, wid: str) -> Window:
         window = Window(key, start, start + self.size, partition, id=wid)

@@ -1,6 +1,8 @@
 """Session keys: which events belong to one story (DESIGN.md, 'Windows and sessions')."""
 from __future__ import annotations
 
+import math
+import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -19,6 +21,26 @@ def session_key(instance_id: str | None, request_id: str | None, service: str | 
 
 def event_session_key(e: LogEvent) -> str:
     return session_key(e.instance_id, e.request_id, e.service, e.host)
+
+
+def window_offset(key: str, size: float) -> float:
+    """Where the tumbling windows of session `key` start within a period of `size` seconds:
+    a fixed share of it, from a hash of the key (1/1000 steps; the same in every process).
+
+    Windows aligned to the epoch for every key all close at the same moment, when the
+    watermark passes a boundary: thousands of windows scored and sent at once held every
+    result of that boundary back by the time they all took (about 0.7 s at 2,300 msg/s,
+    `rca bench e2e`). Offset per key, the windows of one key still tile time, and their
+    closes spread over the period. Flink's tumbling windows take such an offset too.
+    """
+    return (zlib.crc32(key.encode("utf-8", "surrogatepass")) % 1000) / 1000.0 * size
+
+
+def window_start(key: str, ts: float, size: float, staggered: bool = True) -> float:
+    """Start (epoch s) of the tumbling window of `size` seconds of session `key` that holds
+    time `ts`: aligned to `window_offset(key, size)`, or to the epoch when not `staggered`."""
+    offset = window_offset(key, size) if staggered else 0.0
+    return math.floor((ts - offset) / size) * size + offset
 
 
 def session_indexes(events: Sequence[LogEvent]) -> list[list[int]]:

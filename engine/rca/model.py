@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine.parsing import ERROR_LEVELS
-from engine.sessions import event_session_key
+from engine.sessions import event_session_key, window_start
 from schemas.log_event import LogEvent
 
 from . import knowledge
@@ -110,7 +110,8 @@ WINDOW_SECONDS = 60.0  # the worker's default window (config.settings.WorkerSett
 
 
 def stream_windows(events: Sequence[LogEvent], size: float = WINDOW_SECONDS):
-    """(events, signatures) of the windows the worker would cut: session key x tumbling event time.
+    """(events, signatures) of the windows the worker would cut: session key x tumbling event time
+    (staggered per key, as the worker's default).
 
     Only windows holding an error or a warning are returned (the others cannot be incidents).
     """
@@ -118,7 +119,8 @@ def stream_windows(events: Sequence[LogEvent], size: float = WINDOW_SECONDS):
     for e in events:
         if e.parse_error is not None:
             continue
-        groups.setdefault((event_session_key(e), (e.timestamp or 0.0) // size), []).append(e)
+        key = event_session_key(e)
+        groups.setdefault((key, window_start(key, e.timestamp or 0.0, size)), []).append(e)
     for items in groups.values():
         if any(e.level in ERROR_LEVELS or e.level == "WARNING" for e in items):
             yield items, [signature(e) for e in items]

@@ -1,7 +1,6 @@
 """The control plane on the real stack: retrain by message, gate, hot reload; rejections; failures."""
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from confluent_kafka import Producer
 import schemas
 from config.settings import PROJECT_ROOT, KafkaSettings, get_settings
 from producers.publish import publish
-from engine.sessions import session_key
+from engine.sessions import session_key, window_start
 from schemas.log_event import parse_timestamp
 from schemas import control as signing
 from schemas.log_event import format_timestamp
@@ -80,8 +79,8 @@ def test_retrain_message_to_promoted_model_served_by_two_workers(stack, topics, 
 
     # windows published while the trainer ran were scored by the workers (by the model they
     # had then: none, so the baseline) — the event loop was not blocked by training
-    during_slots = {(session_key(e.instance_id, e.request_id, e.service, e.host), math.floor(e.timestamp / 60) * 60)
-                    for e in during}
+    during_keys = [session_key(e.instance_id, e.request_id, e.service, e.host) for e in during]
+    during_slots = {(k, window_start(k, e.timestamp, 60)) for k, e in zip(during_keys, during)}
 
     def scored(ms):
         return [m["value"] for m in ms
