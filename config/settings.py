@@ -91,9 +91,9 @@ class WorkerSettings(BaseSettings):
 
     app_id: str = "openstack-rca-worker"
     window_seconds: float = Field(60.0, gt=0)
-    # each session key's windows start at its own offset in the period (engine/sessions.py
-    # window_offset), so windows do not all close at once; false: aligned to the epoch
-    window_staggered: bool = True
+    # true: each session key's windows start at its own offset in the period (engine/sessions.py
+    # window_offset), so windows do not all close at once; false (default): aligned to the epoch
+    window_staggered: bool = False
     allowed_lateness_seconds: float = Field(30.0, ge=0)
     idle_timeout_seconds: float = Field(5.0, gt=0)
     max_open_windows: int = Field(10_000, gt=0)

@@ -9,7 +9,7 @@ partition, each with its own stream time):
   in-order pass. Sessions that span partitions (nova-api on one host and
   nova-compute on another, both naming an instance) are joined downstream by
   the incident stage, which sees every partition's results. With `staggered`
-  (the worker's default), a key's windows start at its own offset within the
+  (RCA_WORKER_WINDOW_STAGGERED), a key's windows start at its own offset within the
   period (`engine.sessions.window_start`), so windows of different keys do not
   all close at the same moment;
 - each partition has its own watermark: the largest event time seen there minus

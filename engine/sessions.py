@@ -36,7 +36,7 @@ def window_offset(key: str, size: float) -> float:
     return (zlib.crc32(key.encode("utf-8", "surrogatepass")) % 1000) / 1000.0 * size
 
 
-def window_start(key: str, ts: float, size: float, staggered: bool = True) -> float:
+def window_start(key: str, ts: float, size: float, staggered: bool = False) -> float:
     """Start (epoch s) of the tumbling window of `size` seconds of session `key` that holds
     time `ts`: aligned to `window_offset(key, size)`, or to the epoch when not `staggered`."""
     offset = window_offset(key, size) if staggered else 0.0

@@ -111,7 +111,7 @@ WINDOW_SECONDS = 60.0  # the worker's default window (config.settings.WorkerSett
 
 def stream_windows(events: Sequence[LogEvent], size: float = WINDOW_SECONDS):
     """(events, signatures) of the windows the worker would cut: session key x tumbling event time
-    (staggered per key, as the worker's default).
+    (aligned to the epoch, the worker's default; see engine.sessions.window_start).
 
     Only windows holding an error or a warning are returned (the others cannot be incidents).
     """

@@ -66,7 +66,7 @@ def expected_windows(events: list[LogEvent]) -> dict[tuple[str, float], int]:
     counts: dict[tuple[str, float], int] = {}
     for ev in events:
         key = session_key(ev.instance_id, ev.request_id, ev.service, ev.host)
-        slot = (key, window_start(key, ev.timestamp, WINDOW))   # the worker's windows: staggered per key
+        slot = (key, window_start(key, ev.timestamp, WINDOW))   # the worker's windows (its default)
         counts[slot] = counts.get(slot, 0) + 1
     return counts
 

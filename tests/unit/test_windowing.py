@@ -353,18 +353,18 @@ def test_messages_are_acked_in_offset_order_per_partition():
     assert order == ["x", "a", "b", "c"]
 
 
-# -- staggered windows (the worker's default): each key's windows start at its own offset -----
+# -- staggered windows (RCA_WORKER_WINDOW_STAGGERED): each key's windows start at its own offset ----
 from engine.sessions import window_offset, window_start  # noqa: E402
 
 
 @given(st.text(min_size=1, max_size=40), st.floats(0, 4e9), st.sampled_from([1.0, 10.0, 60.0, 300.0]))
 def test_a_staggered_window_holds_its_time_and_tiles_its_key(key, ts, size):
-    start = window_start(key, ts, size)
+    start = window_start(key, ts, size, staggered=True)
     assert start <= ts < start + size * (1 + 1e-12)
     assert 0.0 <= window_offset(key, size) < size
     # the next window of the key starts where this one ends
-    assert abs(window_start(key, start + size + size / 2, size) - (start + size)) < 1e-6 * max(1.0, start)
-    assert window_start(key, ts, size, staggered=False) == (ts // size) * size
+    assert abs(window_start(key, start + size + size / 2, size, staggered=True) - (start + size)) < 1e-6 * max(1.0, start)
+    assert window_start(key, ts, size) == (ts // size) * size
 
 
 def test_offsets_spread_keys_over_the_period():
@@ -387,4 +387,5 @@ def test_staggered_windows_of_different_keys_close_at_different_watermarks():
     assert sorted(k for _, k in closes) == sorted(keys)
     assert len({round(at) for at, _ in closes}) > 20   # not all at one boundary
     for at, key in closes:                              # each when the watermark passed its own end
-        assert window_start(key, 1000.0, 60.0) + 60.0 <= at < window_start(key, 1000.0, 60.0) + 61.0
+        end = window_start(key, 1000.0, 60.0, staggered=True) + 60.0
+        assert end <= at < end + 1.0
