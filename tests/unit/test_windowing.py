@@ -389,3 +389,17 @@ def test_staggered_windows_of_different_keys_close_at_different_watermarks():
     for at, key in closes:                              # each when the watermark passed its own end
         end = window_start(key, 1000.0, 60.0, staggered=True) + 60.0
         assert end <= at < end + 1.0
+
+
+@given(st.text(min_size=1, max_size=20), st.floats(1e9, 2e9), st.integers(1, 5))
+def test_a_late_event_joins_the_staggered_window_that_holds_its_slot(key, ts, later):
+    """A late event and an on-time event of the same slot share one window: one id, one window."""
+    s = store(staggered=True, lateness=0.0)
+    first = window_start(key, ts, 60.0, staggered=True)
+    s.add(key, first + 60.0 * later + 1.0, "now", 1, now=0)          # opens a later window of the key
+    s.add("other", first + 60.0 * (later + 1) + 30.0, "x", 2, now=0)  # the watermark passes it ...
+    s.add(key, first + 1.0, "late", 3, now=0)                         # ... so this one is late
+    s.add(key, first + 60.0 * (later + 1) + 40.0, "on time", 4, now=0)
+    windows = s.close_all("shutdown")
+    ids = [w.id for w in windows]
+    assert len(ids) == len(set(ids)), [(w.key, repr(w.start), w.items) for w in windows]
