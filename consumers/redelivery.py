@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 GAP_WAIT_SECONDS = 10.0   # how long a partition waits for skipped records it sought back to
 DRAIN_SECONDS = 0.5       # quiet time after the last skipped record before seeking back
+RESEEK_SECONDS = 2.0      # the records sought back to have not come after this long: seek again ...
+MAX_RESEEKS = 3           # ... at most this many times (then GAP_WAIT_SECONDS lets the gap through)
 
 
 def seek_uncommitted_to_beginning() -> None:
@@ -74,7 +76,8 @@ class GapRepair:
     def __init__(self, app) -> None:
         self.app = app   # its consumer exists once the worker starts
         self.next_offset: dict[TP, int] = {}   # since the last rebalance
-        self.gaps: dict[TP, list] = {}         # TP -> [offset to read again, last skipped (monotonic), sought?]
+        # TP -> [offset to read again, last skipped or sought (monotonic), sought?, seeks again]
+        self.gaps: dict[TP, list] = {}
 
     async def events(self, stream, ack: bool = True):
         """The stream's events, from the end of table recovery on, without the records that must
@@ -116,18 +119,28 @@ class GapRepair:
                 log.warning("partition %s/%d: records %d..%d were skipped by the consumer; reading them again",
                             tp.topic, tp.partition, expected, offset - 1)
                 self.app.consumer.pause_partitions({tp})
-                self.gaps[tp] = [expected, time.monotonic(), False]
+                self.gaps[tp] = [expected, time.monotonic(), False, 0]
                 return True
         self.next_offset[tp] = max(offset + 1, self.next_offset.get(tp, 0))
         return False
 
     async def reread(self) -> None:
-        """Seek back each gap whose stale batch has drained, and resume its partition."""
+        """Seek back each gap whose stale batch has drained, and resume its partition. A gap whose
+        records have not come RESEEK_SECONDS after its seek is sought again: in one CI run a
+        partition stayed silent after the seek back (the worker read every other partition to
+        its end and nothing more of that one), which lost its records until a restart."""
         for tp, gap in list(self.gaps.items()):
-            if not gap[2] and time.monotonic() - gap[1] > DRAIN_SECONDS:
+            since = time.monotonic() - gap[1]
+            if not gap[2] and since > DRAIN_SECONDS:
                 await self.app.consumer.seek(tp, gap[0])
                 self.app.consumer.resume_partitions({tp})
                 gap[1], gap[2] = time.monotonic(), True
+            elif gap[2] and gap[3] < MAX_RESEEKS and since > RESEEK_SECONDS:
+                log.warning("partition %s/%d: records from %d did not come after the seek back; seeking again",
+                            tp.topic, tp.partition, gap[0])
+                await self.app.consumer.seek(tp, gap[0])
+                self.app.consumer.resume_partitions({tp})
+                gap[1], gap[3] = time.monotonic(), gap[3] + 1
 
     def reset(self) -> None:
         self.next_offset.clear()

@@ -83,3 +83,20 @@ def test_partitions_are_independent_and_reset_forgets():
     assert repair.skipped(msg(0)) is False and repair.skipped(msg(7, other)) is False
     repair.reset()
     assert repair.next_offset == {} and repair.gaps == {}
+
+
+def test_a_seek_back_whose_records_do_not_come_is_sought_again_a_few_times(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(redelivery.time, "monotonic", lambda: now[0])
+    repair, consumer = repair_with({LOGS: 10})
+    assert repair.skipped(msg(40)) is True
+    now[0] += redelivery.DRAIN_SECONDS + 0.1
+    run_alone(repair.reread())
+    assert consumer.sought == [(LOGS, 10)]
+    run_alone(repair.reread())                          # too soon to seek again
+    assert consumer.sought == [(LOGS, 10)]
+    for _ in range(redelivery.MAX_RESEEKS + 2):          # the partition stays silent
+        now[0] += redelivery.RESEEK_SECONDS + 0.1
+        run_alone(repair.reread())
+    assert consumer.sought == [(LOGS, 10)] * (1 + redelivery.MAX_RESEEKS) and not consumer.paused
+    assert not any(repair.skipped(msg(o)) for o in range(10, 42))   # then they come, in order
