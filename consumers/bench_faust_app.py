@@ -17,9 +17,8 @@ last message) and ``BENCH_STAGE``, plus the usual ``RCA_KAFKA_*`` /
   ``BENCH_MODEL`` (a registry ref; when empty, the production version of
   ``RCA_MLFLOW_REGISTERED_MODEL_NAME``, as the worker serves).
 
-None of them sends anything: the difference between ``score`` and the worker is
-what delivering results costs (sends, the windows' changelog records, ordered
-acks). The app is configured like the worker's (raw serializers, same commit
+Only ``send`` sends anything: the worker's rate less these tells what delivering
+results costs beyond Faust's own sends (the changelog table layer, ordered acks). The app is configured like the worker's (raw serializers, same commit
 interval, same broker settings); the agent has concurrency 1 and acks each
 message as Faust does by default. ``handle`` and ``score`` tune the garbage
 collector as the worker does (``consumers.app.tune_garbage_collector``);
@@ -80,7 +79,7 @@ def build(topic: str, expect: int, out_path: str, stage: str = "iterate", model_
     source = app.topic(topic, key_type=bytes, value_type=bytes)
     sink = (app.topic(f"{topic}.bench-sink", key_type=bytes, value_type=bytes, internal=True, partitions=6)
             if stage == "send" else None)
-    payload = b"x" * int(os.environ.get("BENCH_SEND_BYTES", SEND_BYTES))
+    payload = b"x" * int(os.environ.get("BENCH_SEND_BYTES", SEND_BYTES)) if sink is not None else b""
     work, analyzer = _work(stage, model_ref)
     # work_s: time spent in our code, measured inside the agent (the rest is Faust's)
     state = {"count": 0, "first": None, "last": None, "stage": stage, "analyzer": analyzer, "work_s": 0.0}
@@ -92,7 +91,7 @@ def build(topic: str, expect: int, out_path: str, stage: str = "iterate", model_
                 started = time.perf_counter()
                 closed = work(event.message)
                 state["work_s"] += time.perf_counter() - started
-                if stage == "send":
+                if sink is not None:
                     for window in closed:
                         key = window.id.encode()
                         await sink.send(key=key, value=payload)   # its changelog record

@@ -131,16 +131,17 @@ class GapRepair:
         its end and nothing more of that one), which lost its records until a restart."""
         for tp, gap in list(self.gaps.items()):
             since = time.monotonic() - gap[1]
-            if not gap[2] and since > DRAIN_SECONDS:
-                await self.app.consumer.seek(tp, gap[0])
-                self.app.consumer.resume_partitions({tp})
-                gap[1], gap[2] = time.monotonic(), True
-            elif gap[2] and gap[3] < MAX_RESEEKS and since > RESEEK_SECONDS:
+            if gap[2]:   # sought already: again, if its records have not come
+                if gap[3] >= MAX_RESEEKS or since <= RESEEK_SECONDS:
+                    continue
                 log.warning("partition %s/%d: records from %d did not come after the seek back; seeking again",
                             tp.topic, tp.partition, gap[0])
-                await self.app.consumer.seek(tp, gap[0])
-                self.app.consumer.resume_partitions({tp})
-                gap[1], gap[3] = time.monotonic(), gap[3] + 1
+                gap[3] += 1
+            elif since <= DRAIN_SECONDS:
+                continue
+            await self.app.consumer.seek(tp, gap[0])
+            self.app.consumer.resume_partitions({tp})
+            gap[1], gap[2] = time.monotonic(), True
 
     def reset(self) -> None:
         self.next_offset.clear()
