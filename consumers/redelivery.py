@@ -15,7 +15,11 @@ recovery (`Consumer.perform_seek`):
    moves Faust's read position forward; Faust then drops the re-fetched records below it
    (about 140-420 per partition in 1 of 3 or 4 restarts). `GapRepair` notices the gap
    (an offset above the one expected next), pauses the partition, lets the stale batch
-   drain, seeks back and resumes.
+   drain, seeks back and resumes. Its own seek can meet the same race: a record of the
+   stale batch that reaches the agent after the seek back has moved Faust's read position
+   past the records sought back to (Faust sets it after handing each record over), so
+   they would be dropped too and the partition would go silent. Such a record puts the
+   gap back to draining, and the partition is sought again once the stale batch is done.
 
 Both are workarounds at the narrowest point we found; remove them when faust-streaming
 fixes its seek.
@@ -25,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from faust.types import TP
 
@@ -34,6 +39,16 @@ GAP_WAIT_SECONDS = 10.0   # how long a partition waits for skipped records it so
 DRAIN_SECONDS = 0.5       # quiet time after the last skipped record before seeking back
 RESEEK_SECONDS = 2.0      # the records sought back to have not come after this long: seek again ...
 MAX_RESEEKS = 3           # ... at most this many times (then GAP_WAIT_SECONDS lets the gap through)
+
+
+@dataclass(slots=True)
+class Gap:
+    """Records of one partition the consumer skipped, and where their repair stands."""
+
+    start: int              # the first offset to read again
+    since: float            # monotonic time of the last skipped record (draining) or of the seek
+    sought: bool = False    # sought back to `start`, waiting for its records
+    reseeks: int = 0        # seeks after the first one
 
 
 def seek_uncommitted_to_beginning() -> None:
@@ -76,8 +91,7 @@ class GapRepair:
     def __init__(self, app) -> None:
         self.app = app   # its consumer exists once the worker starts
         self.next_offset: dict[TP, int] = {}   # since the last rebalance
-        # TP -> [offset to read again, last skipped or sought (monotonic), sought?, seeks again]
-        self.gaps: dict[TP, list] = {}
+        self.gaps: dict[TP, Gap] = {}
 
     async def events(self, stream, ack: bool = True):
         """The stream's events, from the end of table recovery on, without the records that must
@@ -104,11 +118,22 @@ class GapRepair:
         tp, offset = TP(message.topic, message.partition), message.offset
         gap = self.gaps.get(tp)
         if gap is not None:
-            if gap[2] and (offset <= gap[0] or time.monotonic() > gap[1] + GAP_WAIT_SECONDS):
-                del self.gaps[tp]            # the records sought back to are here
+            now = time.monotonic()
+            if gap.sought and (offset <= gap.start or now > gap.since + GAP_WAIT_SECONDS):
+                del self.gaps[tp]            # the records sought back to are here (or never will be)
+                if offset > gap.start:
+                    log.warning("partition %s/%d: records %d..%d did not come %.0f s after the seek back; "
+                                "going on without them", tp.topic, tp.partition, gap.start, offset - 1,
+                                GAP_WAIT_SECONDS)
             else:
-                if not gap[2]:
-                    gap[1] = time.monotonic()
+                if gap.sought and gap.reseeks < MAX_RESEEKS:
+                    # a stale record handed over after the seek back: Faust's read position is now
+                    # past gap.start and it would drop the records sought back to: drain, seek again
+                    gap.sought = False
+                    gap.reseeks += 1
+                    self.app.consumer.pause_partitions({tp})
+                if not gap.sought:
+                    gap.since = now
                 return True
         else:
             expected = self.next_offset.get(tp)
@@ -119,7 +144,7 @@ class GapRepair:
                 log.warning("partition %s/%d: records %d..%d were skipped by the consumer; reading them again",
                             tp.topic, tp.partition, expected, offset - 1)
                 self.app.consumer.pause_partitions({tp})
-                self.gaps[tp] = [expected, time.monotonic(), False, 0]
+                self.gaps[tp] = Gap(expected, time.monotonic())
                 return True
         self.next_offset[tp] = max(offset + 1, self.next_offset.get(tp, 0))
         return False
@@ -128,20 +153,21 @@ class GapRepair:
         """Seek back each gap whose stale batch has drained, and resume its partition. A gap whose
         records have not come RESEEK_SECONDS after its seek is sought again: in one CI run a
         partition stayed silent after the seek back (the worker read every other partition to
-        its end and nothing more of that one), which lost its records until a restart."""
+        its end and nothing more of that one), which lost its records until a restart. (A stale
+        record handed over after the seek also leads to a new seek: see `skipped`.)"""
         for tp, gap in list(self.gaps.items()):
-            since = time.monotonic() - gap[1]
-            if gap[2]:   # sought already: again, if its records have not come
-                if gap[3] >= MAX_RESEEKS or since <= RESEEK_SECONDS:
+            since = time.monotonic() - gap.since
+            if gap.sought:   # sought already: again, if its records have not come
+                if gap.reseeks >= MAX_RESEEKS or since <= RESEEK_SECONDS:
                     continue
                 log.warning("partition %s/%d: records from %d did not come after the seek back; seeking again",
-                            tp.topic, tp.partition, gap[0])
-                gap[3] += 1
+                            tp.topic, tp.partition, gap.start)
+                gap.reseeks += 1
             elif since <= DRAIN_SECONDS:
                 continue
-            await self.app.consumer.seek(tp, gap[0])
+            await self.app.consumer.seek(tp, gap.start)
             self.app.consumer.resume_partitions({tp})
-            gap[1], gap[2] = time.monotonic(), True
+            gap.since, gap.sought = time.monotonic(), True
 
     def reset(self) -> None:
         self.next_offset.clear()
