@@ -40,9 +40,11 @@ def apply(pipeline: Pipeline, serving: Serving) -> None:
     scorer = serving.scorer
     if scorer is None:
         pipeline.analyzer, pipeline.analyzer_name, pipeline.model_version = baseline_windows, "baseline", None
+        pipeline.follow(None)
         return
     pipeline.swap_miner(scorer.miner)
     pipeline.analyzer = scorer.analyze_windows
+    pipeline.follow(getattr(scorer.bundle.rca_model, "followups", None))
     pipeline.analyzer_name = "bundle"
     pipeline.model_version = scorer.version
     pipeline.counters.model_loaded()

@@ -18,6 +18,9 @@ from consumers.envelope import split_records
 from consumers.ingest import Decoder, Joined, Rejected
 from consumers.windowing import DUPLICATE, Window, WindowStore
 from engine.baseline import MinedEvent, analyze_window
+from engine.rca.features import signature
+from engine.rca.followups import Activity, FollowUps
+from engine.rca.model import first_problem_time
 from engine.sessions import event_session_key
 from engine.templates import TemplateMiner
 from schemas.log_event import format_timestamp
@@ -160,6 +163,20 @@ class Pipeline:
                                    cfg.max_open_windows, cfg.max_events_per_window, published,
                                    staggered=cfg.window_staggered)
         self.counters = Counters()
+        # the served model's follow-up check (None: baseline, or a bundle without one) and the
+        # workflow steps this worker has seen lately (engine/rca/followups.py)
+        self.followups: FollowUps | None = None
+        self.activity: Activity | None = None
+
+    def follow(self, followups: FollowUps | None) -> None:
+        """Check incident windows against these follow-ups from now on (None, or a model whose gate
+        is 0: no check, and no per-event cost). What was seen of the workflow starts afresh: step
+        numbers are the model's own."""
+        if followups is None or not followups.followers or followups.threshold <= 0:
+            self.followups = self.activity = None
+            return
+        retention = self.cfg.window_seconds + self.cfg.allowed_lateness_seconds + 2 * followups.horizon
+        self.followups, self.activity = followups, Activity(len(followups.signatures), retention)
 
     def handle(self, value: bytes | None, key: bytes | None, partition: int, offset: int,
                timestamp_ms: int | None, event: Any = None, now: float | None = None) -> Handled:
@@ -223,6 +240,10 @@ class Pipeline:
             seen = self.windows.stream_time(partition)
             event.timestamp = seen if seen != float("-inf") else (timestamp_ms or time.time() * 1000) / 1000.0
         item = MinedEvent.from_match(event, self.miner.add(event.message))
+        if self.activity is not None:
+            step = self.followups.index.get(signature(event))
+            if step is not None:
+                self.activity.add(step, event.timestamp)
         closed = self.windows.add(event_session_key(event), event.timestamp, item, token, now, partition, position)
         duplicate = closed is DUPLICATE
         if duplicate:
@@ -267,6 +288,8 @@ class Pipeline:
                           self.analyzer_name, len(windows), windows[0].id)
             self.counters.analyzer_errors += 1
             analyses, analyzer_name = baseline_windows([w.items for w in windows]), "baseline"
+        if self.followups is not None and analyzer_name != "baseline":
+            analyses = [self._gate(w, a) for w, a in zip(windows, analyses)]
         elapsed = (time.perf_counter() - started) / len(windows)
         model_version = self.model_version if analyzer_name != "baseline" else None
         produced_at = format_timestamp(time.time())
@@ -293,6 +316,21 @@ class Pipeline:
             schemas.validate("rca_result", result)
             out.append(result)
         return out
+
+
+    def _gate(self, window: Window, analysis: dict) -> dict:
+        """An incident window whose workflow went on is not one: the served model's follow-up
+        check (``scores.workflow_stall``: the share of the workflow's usual next steps that did
+        not come after the window's first problem; an incident needs at least the model's
+        calibrated gate). A bug that logs an error while the work goes on is not an outage."""
+        if not analysis["is_incident"]:
+            return analysis
+        fu = self.followups
+        stall = fu.stall(self.activity, first_problem_time([m.event for m in window.items]))
+        analysis["scores"]["workflow_stall"] = None if stall is None else round(stall, 4)
+        if stall is None or stall >= fu.threshold:
+            return analysis
+        return {**analysis, "is_incident": False, "root_causes": [], "incidents": []}
 
 
 def baseline_windows(windows: list[list[MinedEvent]]) -> list[dict]:

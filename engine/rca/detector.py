@@ -85,17 +85,20 @@ def _fit_novelty(X_normal: np.ndarray) -> LinearModel:
 WINDOW_THRESHOLD_BOUNDS = (0.5, 0.95)
 
 
-def calibrate_threshold(run_max: Sequence[float], labels: Sequence[bool],
-                        bounds: tuple[float, float] = WINDOW_THRESHOLD_BOUNDS) -> float:
+def calibrate_threshold(run_max: Sequence[float | None], labels: Sequence[bool],
+                        bounds: tuple[float, float] = WINDOW_THRESHOLD_BOUNDS, position: float = 0.5) -> float:
     """The window threshold that best tells failed runs from fault-free ones, one run at a time.
 
     ``run_max[i]``: the highest window probability of training run ``i`` (a run raises an
-    incident when any of its windows reaches the threshold); ``labels[i]``: it failed.
+    incident when any of its windows reaches the threshold; None: it raises none, whatever
+    the threshold); ``labels[i]``: it failed.
     Picks the cut with the best run-level F1 (ties: fewer fault-free runs flagged), placed
-    half-way between the run scores on either side of it, within ``bounds``.
+    between the run scores on either side of it (``position``: 0.5 half-way, less: nearer
+    the score below it, so that more runs above it keep being flagged), within ``bounds``.
     """
     lo, hi = bounds
-    pairs = sorted(zip(run_max, labels))
+    missed = sum(1 for v, lab in zip(run_max, labels) if v is None and lab)
+    pairs = sorted((v, lab) for v, lab in zip(run_max, labels) if v is not None)
     if not pairs or not any(lab for _, lab in pairs) or all(lab for _, lab in pairs):
         return lo
     values = sorted({v for v, _ in pairs})
@@ -103,11 +106,11 @@ def calibrate_threshold(run_max: Sequence[float], labels: Sequence[bool],
     for k, cut in enumerate(values):
         tp = sum(1 for v, lab in pairs if lab and v >= cut)
         fp = sum(1 for v, lab in pairs if not lab and v >= cut)
-        fn = sum(1 for v, lab in pairs if lab and v < cut)
+        fn = sum(1 for v, lab in pairs if lab and v < cut) + missed
         f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
         below = values[k - 1] if k else 0.0
         key = (f1, -fp)
         if best is None or key > best[0]:
-            best = (key, (below + cut) / 2)
+            best = (key, below + (cut - below) * position)
     return min(max(best[1], lo), hi)
 

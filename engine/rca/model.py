@@ -23,6 +23,7 @@ from schemas.log_event import LogEvent
 from . import knowledge
 from .detector import Detector, calibrate_threshold
 from .features import RUN_FEATURES, NormalProfile, run_features, signature
+from .followups import Activity, FollowUps
 from .modules import package_of, subsystem_of
 from .ranker import Anomaly, Candidate, Ranker, find_anomalies
 from .report import Incident, Report, RootCause, TimelineEntry, cap_evidence
@@ -34,16 +35,23 @@ MAX_TIMELINE = 50
 MAX_EVIDENCE_RECORDS = 3
 ISSUE_CATEGORY_BOOST = 0.5
 ISSUE_WORD_BOOST = 0.25
+STALL_GATE_BOUNDS = (0.0, 0.25)   # the stall gate never asks for more than a quarter of the follow-ups missing
+# The gate only suppresses: missing a real incident costs an operator more than a false alarm,
+# so its cut sits a quarter of the way up from the highest fault-free run it suppresses, not
+# half-way to the lowest failed run it keeps. (Chosen after seeing a dev fold: half-way
+# suppressed one failed run whose stall, 0.085, sat just under that fold's cut, 0.087.)
+STALL_GATE_POSITION = 0.25
 
 
 @dataclass
 class RCAModel:
-    """Normal profile + incident detector + root-cause ranker."""
+    """Normal profile + incident detector + root-cause ranker + the stream's follow-up check."""
 
     profile: NormalProfile = field(default_factory=NormalProfile)
     detector: Detector = field(default_factory=Detector)
     ranker: Ranker = field(default_factory=Ranker)
     metadata: dict = field(default_factory=dict)
+    followups: FollowUps | None = None   # None: fitted before it existed (no stall gate)
 
     def fit(self, runs: Sequence[Sequence[LogEvent]], labels: Sequence[bool | None] | None = None,
             root_causes: Sequence[str | None] | None = None) -> "RCAModel":
@@ -61,6 +69,7 @@ class RCAModel:
             raise ValueError("runs, labels and root_causes must have the same length")
         normal = [i for i in range(n) if labels[i] is False]
         self.profile = NormalProfile.fit(runs[i] for i in normal)
+        self.followups = FollowUps.fit(_steps(runs[i]) for i in normal)
         normal_set = set(normal)
         X, y = [], []
         for i in range(n):
@@ -80,30 +89,71 @@ class RCAModel:
             "signatures": len(self.profile.doc_freq), "run_features": list(RUN_FEATURES),
             "ranker_learned": self.ranker.learned,
             "window_threshold": round(self.detector.scorers["window"].threshold, 4),
+            "workflow_steps": len(self.followups.signatures),
+            "stall_gate": round(self.followups.threshold, 4),
         }
         log.info("RCA model fitted: %s", self.metadata)
         return self
 
 
     def _calibrate_windows(self, runs, labels, normal_set: set[int]) -> None:
-        """Set the window detector's threshold on the training runs cut into stream windows.
+        """Set the window detector's threshold, then the stall gate, on the training runs cut into
+        stream windows.
 
         Windows of fault-free runs are negatives (scored against the profile without their own
         run); a run counts as flagged when any of its windows would be. See
-        ``detector.calibrate_threshold``.
+        ``detector.calibrate_threshold``. The gate: among the windows above the threshold, the
+        stall (``followups``) at each one's first problem, seen with the whole run's activity
+        (the horizon is shorter than the worker's allowed lateness, so the stream has it when
+        the window closes). The fault-free runs' stalls are in-sample (the follow-ups were
+        learned from them, so they look lower than a new run's would): the gate errs towards
+        letting windows through.
         """
         if "window" not in self.detector.scorers:
             return
-        run_max, flags = [], []
+        scored, flags = [], []
         for i, events in enumerate(runs):
             if labels[i] is None:
                 continue
-            probs = [self.detector.probability(run_features(w, self.profile, exclude_self=i in normal_set,
-                                                            completeness=False, sigs=sigs), "window")
+            probs = [(self.detector.probability(run_features(w, self.profile, exclude_self=i in normal_set,
+                                                             completeness=False, sigs=sigs), "window"), w, sigs)
                      for w, sigs in stream_windows(events)]
-            run_max.append(max(probs, default=0.0))
+            scored.append(probs)
             flags.append(bool(labels[i]))
-        self.detector.scorers["window"].threshold = calibrate_threshold(run_max, flags)
+        threshold = calibrate_threshold([max((p for p, _, _ in probs), default=0.0) for probs in scored], flags)
+        self.detector.scorers["window"].threshold = threshold
+        fu = self.followups
+        if fu is None or not fu.followers:
+            return
+        run_stall = []
+        for (i, events), probs in zip(((i, e) for i, e in enumerate(runs) if labels[i] is not None), scored):
+            above = [(w, sigs) for p, w, sigs in probs if p >= threshold]
+            if not above:
+                run_stall.append(None)          # not flagged, whatever the gate
+                continue
+            activity = Activity.of_run(len(fu.signatures), _occurrences(fu, _steps(events)))
+            stalls = [fu.stall(activity, first_problem_time(w)) for w, _ in above]
+            run_stall.append(max(1.0 if v is None else v for v in stalls))
+        fu.threshold = calibrate_threshold(run_stall, flags, bounds=STALL_GATE_BOUNDS, position=STALL_GATE_POSITION)
+
+
+def _steps(events: Sequence[LogEvent]) -> list[tuple[float, str]]:
+    """(event time, signature) of a run's timed events: what ``FollowUps`` learns from."""
+    return [(e.timestamp, signature(e)) for e in events if e.timestamp is not None and e.parse_error is None]
+
+
+def _occurrences(fu: FollowUps, steps: Sequence[tuple[float, str]]):
+    index = fu.index
+    return ((ts, index[sig]) for ts, sig in steps if sig in index)
+
+
+def first_problem_time(events: Sequence[LogEvent]) -> float:
+    """When a window's trouble started: its first error, else its first warning, else its first event."""
+    for levels in (ERROR_LEVELS, ("WARNING",)):
+        times = [e.timestamp for e in events if e.level in levels and e.timestamp is not None]
+        if times:
+            return min(times)
+    return min((e.timestamp for e in events if e.timestamp is not None), default=0.0)
 
 
 WINDOW_SECONDS = 60.0  # the worker's default window (config.settings.WorkerSettings.window_seconds)
@@ -220,4 +270,4 @@ def _incident(anomalies: list[Anomaly], causes: list[RootCause], score: float) -
     )
 
 
-__all__ = ["RCAModel", "analyze", "signature"]
+__all__ = ["RCAModel", "analyze", "first_problem_time", "signature"]
