@@ -317,7 +317,6 @@ class Pipeline:
             out.append(result)
         return out
 
-
     def _gate(self, window: Window, analysis: dict) -> dict:
         """An incident window whose workflow went on is not one: the served model's follow-up
         check (``scores.workflow_stall``: the share of the workflow's usual next steps that did
