@@ -10,7 +10,7 @@ verification or loading is refused and the old one keeps serving.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from consumers.pipeline import Pipeline, baseline_windows
 from engine.scoring import BundleScorer
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 class Serving:
     loaded: object | None = None   # tracking.api.LoadedModel
     scorer: BundleScorer | None = None
+    refused: dict = field(default_factory=dict)   # registry version -> why it was refused (not fetched again)
 
     @property
     def version(self) -> str | None:
@@ -86,13 +87,16 @@ def refresh(serving: Serving, ref: str | None, backend=None) -> tuple[bool, str 
     ``backend`` (a tracking.backend.Backend) defaults to one read from the environment."""
     from tracking.api import reload_model
 
-    new, error = reload_model(serving.loaded, ref, backend=backend)
+    new, error = reload_model(serving.loaded, ref, backend=backend, refused=serving.refused)
     changed = new is not None and (serving.loaded is None or new.sha256 != serving.loaded.sha256)
     if changed:
         try:
             scorer = checked_scorer(new)
         except Exception as exc:  # noqa: BLE001 - keep serving what we have (the caller reports it once)
-            return False, f"model {new.describe()} failed its self-check: {_first_line(exc)}"
+            error = f"model {new.describe()} failed its self-check: {_first_line(exc)}"
+            if new.version is not None:
+                serving.refused[str(new.version)] = error
+            return False, error
         serving.loaded, serving.scorer = new, scorer
     elif new is not None and new is not serving.loaded:
         serving.loaded = new   # the same bytes from the registry now (not the cache): stop re-reading it

@@ -264,22 +264,31 @@ def load_last_verified(ref: str | int | None = None, *, backend: Backend | None 
 
 
 def reload_model(current: LoadedModel | None, ref: str | int | None = None, *,
-                 backend: Backend | None = None) -> tuple[LoadedModel | None, str | None]:
+                 backend: Backend | None = None,
+                 refused: dict[str, str] | None = None) -> tuple[LoadedModel | None, str | None]:
     """(model to serve, error). Same version as ``current``: no reload. Any failure (tampered bundle,
     outage, missing alias) keeps ``current`` and returns the reason; the caller reports it (once: a
-    worker polls every few seconds), see ``is_outage``."""
+    worker polls every few seconds), see ``is_outage``.
+
+    ``refused``: registry version -> why its bundle was refused, kept by the caller across polls
+    (this fills it). A version in it is not downloaded and verified again on every poll: its
+    bytes cannot change under the same version (a new bundle is a new version)."""
     backend = backend or Backend.from_env()
+    registry = info = None
     try:
-        registry = info = None
         if current is not None and current.version is not None and not (isinstance(ref, str) and _is_location(ref)):
             registry = Registry(backend)
             info = registry.get(ref)
             if info.version == current.version and not current.from_cache:
                 return current, None
+            if refused is not None and str(info.version) in refused:
+                return current, refused[str(info.version)]
         new = _load(backend, ref, use_cache=current is None, registry=registry, info=info)
     except Exception as exc:  # noqa: BLE001 - keep serving what we have
         kept = current.describe() if current else "no model"
         log.debug("model reload refused: %s; keeping %s", exc, kept)
+        if refused is not None and info is not None and isinstance(exc, BundleVerificationError):
+            refused[str(info.version)] = str(exc)
         return current, str(exc)
     if current is None or new.sha256 != current.sha256:
         log.info("serving model %s", new.describe())
