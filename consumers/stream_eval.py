@@ -205,19 +205,31 @@ def evaluate_stream(dataset_dir: str | Path, labels_tsv: str | Path, bundle: Mod
             if is_evaluated(ref):
                 items.append((ref, stream_run(run_messages(ref.path, grouped=grouped), scorer, config)[1]))
         out = score_stream(items)
+        out["stall_gates"] = [stall_gate(bundle)]
         out["seconds"] = round(time.monotonic() - started, 1)
         return {"stream": out}
     if events is None:
         events = {r.run_id: load_run(r.path) for r in refs}
+    gates = []
     for k, (train, test) in enumerate(folds_by_test(refs, folds, seed)):
-        scorer = BundleScorer(fold_bundle(train, events), f"cv-fold-{k + 1}")
+        fold = fold_bundle(train, events)
+        gates.append(stall_gate(fold))
+        scorer = BundleScorer(fold, f"cv-fold-{k + 1}")
         for ref in test:
             if is_evaluated(ref):
                 items.append((ref, stream_run(run_messages(ref.path, grouped=grouped), scorer, config)[1]))
         log.info("stream fold %d done (%d test runs)", k + 1, len(test))
     out = score_stream(items)
+    out["stall_gates"] = gates
     out["seconds"] = round(time.monotonic() - started, 1)
     return {"stream_cross_validated": out}
+
+
+def stall_gate(bundle: ModelBundle) -> float | None:
+    """The follow-up gate a bundle's incident windows must reach (engine/rca/followups.py; 0: no
+    gate; None: a model fitted before the gate existed)."""
+    followups = getattr(bundle.rca_model, "followups", None)
+    return None if followups is None else round(followups.threshold, 4)
 
 
 def format_side_by_side(batch: dict, stream: dict, title: str = "") -> str:
@@ -235,4 +247,7 @@ def format_side_by_side(batch: dict, stream: dict, title: str = "") -> str:
     lines.append(f"stream: {stream['incidents_per_failed_run']:.2f} incidents per failed run; "
                  f"{stream['fault_free_runs_with_incident']:.1%} of fault-free runs with an incident "
                  f"(n={stream['incidents']} incidents labelled)")
+    if stream.get("stall_gates"):
+        gates = " ".join("none" if g is None else f"{g:.3f}" for g in stream["stall_gates"])
+        lines.append(f"stream: follow-up gate (workflow stall an incident window needs) per model: {gates}")
     return "\n".join(lines)

@@ -45,6 +45,7 @@ def test_rca_eval_stream_json_has_batch_shape_and_sane_figures(devset, tmp_path,
     assert len(stream["runs"]) == len(batch["runs"]) == out["runs"]
     assert 0.0 <= stream["fault_free_runs_with_incident"] <= 1.0
     assert stream["incidents_per_failed_run"] >= 0.0
+    assert len(stream["stall_gates"]) == 2 and all(0.0 <= g <= 0.25 for g in stream["stall_gates"])
     for value in (*stream["rca"].values(), stream["detection"]["f1"]):
         assert 0.0 <= value <= 1.0
     # sane, not tuned: the stream finds most failed runs and stays quiet on most fault-free ones
