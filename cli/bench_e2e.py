@@ -30,7 +30,8 @@ topics, fresh consumer groups), figures only, no asserts:
    the idle timeout for the last ones) to its result on the results topic;
 8. the same worker, then, the input again in batch envelopes of ``--batch``
    records (``schemas/log_batch.schema.json``): records/s, or what the worker
-   did with them (dead letters) if it does not read envelopes.
+   did with them (dead letters) if it does not read envelopes; and
+   ``--profile-batched`` (py-spy) meanwhile.
 
 A worker's rate runs from its first consumed message (its probe's dead
 letter, broker time) to its last result (broker append time), so the publish
@@ -608,6 +609,17 @@ def _profile(pid: int, out: str, seconds: float) -> list[subprocess.Popen]:
     return procs
 
 
+def _profile_summary(out: str, seconds: float) -> dict:
+    """The files of a `_profile` run, its top frames, and the share of the time some thread held the GIL."""
+    raw_path = str(Path(out).with_suffix(".collapsed.txt"))
+    summary = {"files": [p for p in (out, raw_path) if Path(p).exists()],
+               **(top_frames(raw_path) if Path(raw_path).exists() else {"error": "no samples"})}
+    if summary.get("samples"):
+        # with --gil a sample is taken only while some thread holds the GIL (100 samples/s)
+        summary["gil_held_share"] = round(summary["samples"] / (seconds * 100), 2)
+    return summary
+
+
 def top_frames(collapsed: str, n: int = 15) -> dict:
     """Top functions of py-spy raw (collapsed) stacks: by own samples and by inclusive samples."""
     own, incl, total = Counter(), Counter(), 0
@@ -635,7 +647,7 @@ def top_frames(collapsed: str, n: int = 15) -> dict:
 def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixed", window: float = 10.0,
         lateness: float = 2.0, idle: float = 5.0, partitions: int = 6, workers: int = 1, batch: int = 100,
         model: str | None = None, epochs: int = 1, steady_seconds: float = 30.0, profile: str | None = None,
-        timeout: float = 900.0, say=lambda text: None) -> dict:
+        profile_batched: str | None = None, timeout: float = 900.0, say=lambda text: None) -> dict:
     log_dir = Path(tempfile.mkdtemp(prefix="rca-bench-e2e-"))
     records = replay(logs, events or None) if logs else synthetic(events, fmt=fmt)
     n = len(records)
@@ -711,12 +723,7 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
             f"analyzers {m['analyzers']}); backlog latency p99 {m.get('latency_p99_ms')} ms; "
             f"CPU {m.get('cpu_cores_busy')} cores busy")
         if profile:
-            raw_path = str(Path(profile).with_suffix(".collapsed.txt"))
-            summary["profile"] = {"files": [p for p in (profile, raw_path) if Path(p).exists()],
-                                  **(top_frames(raw_path) if Path(raw_path).exists() else {"error": "no samples"})}
-            if summary["profile"].get("samples"):
-                # with --gil a sample is taken only while some thread holds the GIL
-                summary["profile"]["gil_held_share"] = round(summary["profile"]["samples"] / (profile_s * 100), 2)
+            summary["profile"] = _profile_summary(profile, profile_s)
         summary["cost_us_per_message"] = cost_breakdown(summary)
         say(f"where a message's time goes (microseconds, from the rates above): {summary['cost_us_per_message']}")
         for k, v in (("worker_to_faust_ratio", summary["faust_events_per_s"]),
@@ -766,7 +773,11 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
             f"p99 {summary['steady_latency_p99_ms']} ms")
 
         # the input again, in batch envelopes
-        batched, batch_end = _batched(bench, main, records, batch, batch_base, say)
+        # py-spy inside the batched phase: it runs at about 3x the backlog's rate (measured), so a
+        # little shorter than that
+        batch_profile = (profile_batched, max(1.0, min(0.8 * n / (3.0 * (rate or 1000.0)), 60.0))) \
+            if profile_batched else None
+        batched, batch_end = _batched(bench, main, records, batch, batch_base, say, batch_profile)
         summary.update(batched)
         main.stop()
 
@@ -808,8 +819,9 @@ def _steady_publish(bench: Bench, records: list[Record], new_ts: list[float], ba
 
 
 def _batched(bench: Bench, main: WorkerGroup, records: list[Record], size: int, base_ts: float,
-             say) -> tuple[dict, float]:
-    """The input as envelopes of `size` records per key (event time moved past what the worker saw)."""
+             say, profile: tuple[str, float] | None = None) -> tuple[dict, float]:
+    """The input as envelopes of `size` records per key (event time moved past what the worker saw);
+    `profile`: (OUT, seconds) to py-spy the worker from the start of the publish."""
     from producers.publish import Batcher
 
     shift = base_ts - records[0].ts
@@ -824,10 +836,13 @@ def _batched(bench: Bench, main: WorkerGroup, records: list[Record], size: int, 
     batch_end = math.floor(end_ts / bench.window) * bench.window
     since = time.time() - 1.0
     t_pub = time.time()
+    spies = _profile(main.pids()[0], profile[0], profile[1]) if profile else []
     bench.publish(((k, v) for k, v, _n in messages), [_flush_value(end_ts)] * bench.partitions)
     n, expect = len(records), bench.expect
     ok = main.wait(expect, since_start=base_ts - bench.window, until_start=batch_end, letters_since=since,
                    expect_letters=len(messages), stall=30.0)
+    for spy in spies:
+        spy.wait(150)
     rs = main.results(since_start=base_ts - bench.window, until_start=batch_end)
     reported = sum(r["events"] for r in rs)
     letters = Counter(x["reason"] for x in main.letters(since))
@@ -836,6 +851,8 @@ def _batched(bench: Bench, main: WorkerGroup, records: list[Record], size: int, 
                        "events_expected": expect, "events_reported": reported, "dead_letters": dict(letters)}}
     out["batched_records_per_s"] = _rate(round(n * min(1.0, reported / expect)),
                                          (last - t_pub) if last else None)   # see "complete"
+    if profile:
+        out["batched"]["profile"] = _profile_summary(*profile)
     if reported < expect:
         out["batched"]["note"] = (f"the worker reported {reported} of {expect} events; dead letters {dict(letters)}: "
                                   "it does not read batch envelopes yet" if letters else "incomplete")

@@ -314,6 +314,8 @@ def add_bench(sub) -> None:
     e2e.add_argument("--profile", default=None, metavar="OUT.svg",
                      help="py-spy the model-serving worker during its backlog: flame graph (.svg) or speedscope "
                           "(.json) at OUT, raw stacks beside it, top frames in the figures (pip install .[bench])")
+    e2e.add_argument("--profile-batched", default=None, metavar="OUT.svg",
+                     help="the same, during the batched phase (figures under batched.profile)")
     e2e.add_argument("--timeout", type=float, default=900.0, help="give up on a phase after N s (default 900)")
     e2e.add_argument("--json", action="store_true", help="print the summary as JSON")
     e2e.set_defaults(func=cmd_bench_e2e)
@@ -345,6 +347,7 @@ def cmd_bench_e2e(args) -> int:
     summary = run(events=args.events, logs=args.logs, fmt=args.format, window=args.window, lateness=args.lateness,
                   idle=args.idle_timeout, partitions=args.partitions, workers=args.workers, batch=args.batch,
                   model=args.model, epochs=args.epochs, steady_seconds=args.steady_seconds, profile=args.profile,
+                  profile_batched=args.profile_batched,
                   timeout=args.timeout, say=lambda text: print(f"bench e2e: {text}", file=sys.stderr, flush=True))
     if args.json:
         _out(to_json(summary))
