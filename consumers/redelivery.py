@@ -129,6 +129,8 @@ class GapRepair:
                 if gap.sought and gap.reseeks < MAX_RESEEKS:
                     # a stale record handed over after the seek back: Faust's read position is now
                     # past gap.start and it would drop the records sought back to: drain, seek again
+                    log.warning("partition %s/%d: record %d, fetched before the seek back to %d, came after it; "
+                                "seeking again once that batch is done", tp.topic, tp.partition, offset, gap.start)
                     gap.sought = False
                     gap.reseeks += 1
                     self.app.consumer.pause_partitions({tp})
