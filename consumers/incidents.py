@@ -41,7 +41,9 @@ everything, so a replay gives the same incidents and ids: an incident's id is
 
 Decision: a window is an incident window when the window stage says so
 (``is_incident``, the served bundle's detector, calibrated on labelled runs
-so that fault-free runs' windows are negatives: engine/rca/detector.py). An
+so that fault-free runs' windows are negatives: engine/rca/detector.py; and
+its follow-up gate: the workflow stalled after the window's first error,
+engine/rca/followups.py). An
 incident is published once it holds ``min_windows`` incident windows or one
 with an anomaly score of at least ``confirm_score``; until then it is
 pending (kept in state, never published), so a lone weak window of a healthy
