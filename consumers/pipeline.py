@@ -241,7 +241,8 @@ class Pipeline:
             event.timestamp = seen if seen != float("-inf") else (timestamp_ms or time.time() * 1000) / 1000.0
         item = MinedEvent.from_match(event, self.miner.add(event.message))
         if self.activity is not None:
-            step = self.followups.index.get(signature(event))
+            item.signature = signature(event)   # scoring reuses it
+            step = self.followups.index.get(item.signature)
             if step is not None:
                 self.activity.add(step, event.timestamp)
         closed = self.windows.add(event_session_key(event), event.timestamp, item, token, now, partition, position)

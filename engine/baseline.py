@@ -24,6 +24,7 @@ class MinedEvent:
     template_id: str
     template: str
     params: list[str] = field(default_factory=list)
+    signature: str | None = None   # engine.rca.features.signature, when the window stage needed it already
 
     @classmethod
     def from_match(cls, event: LogEvent, result) -> "MinedEvent":

@@ -125,7 +125,9 @@ class BundleScorer:
         for items, evs, t, dev in zip(windows, events, tids, seq_dev):
             summary = window_summary(items)
             sig = self.signals(evs, t, [m.params for m in items], sequence_deviations=dev)
-            report = rca_analyze(evs, self.bundle.rca_model, scope="window")
+            known = [m.signature for m in items]
+            report = rca_analyze(evs, self.bundle.rca_model, scope="window",
+                                 sigs=known if None not in known else None)
             summary.update({
                 "is_incident": report.is_incident,
                 "anomaly_score": round(self.combined_score(report, sig), 4),

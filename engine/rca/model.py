@@ -177,7 +177,7 @@ def stream_windows(events: Sequence[LogEvent], size: float = WINDOW_SECONDS):
 
 
 def analyze(events: Sequence[LogEvent], model: RCAModel, issue: str | None = None,
-            scope: str = "run", force_rank: bool = False) -> Report:
+            scope: str = "run", force_rank: bool = False, sigs: Sequence[str] | None = None) -> Report:
     """Decide whether ``events`` hold an incident and rank its root causes.
 
     scope: ``run`` (a whole run or batch) or ``window`` (a short stream
@@ -185,10 +185,13 @@ def analyze(events: Sequence[LogEvent], model: RCAModel, issue: str | None = Non
     operator's description ("Volume attach failed"): candidates of matching
     categories or names rank higher, and a ranking is produced even when the
     detector alone would not call an incident (the operator says there is
-    one). ``force_rank``: always fill ``candidates`` (evaluation).
+    one). ``force_rank``: always fill ``candidates`` (evaluation). ``sigs``: the events'
+    signatures when the caller has them already (the stream's follow-up check computes them).
     """
-    events = sorted((e for e in events if e.parse_error is None), key=lambda e: e.timestamp or 0.0)
-    sigs = [signature(e) for e in events]
+    order = sorted((i for i, e in enumerate(events) if e.parse_error is None),
+                   key=lambda i: events[i].timestamp or 0.0)
+    sigs = [signature(events[i]) for i in order] if sigs is None else [sigs[i] for i in order]
+    events = [events[i] for i in order]
     x = run_features(events, model.profile, completeness=(scope == "run"), sigs=sigs)
     score, is_incident = model.detector.decide(x, scope)
     anomalies = find_anomalies(events, model.profile, sigs=sigs)
