@@ -18,7 +18,8 @@ last message) and ``BENCH_STAGE``, plus the usual ``RCA_KAFKA_*`` /
   ``RCA_MLFLOW_REGISTERED_MODEL_NAME``, as the worker serves).
 
 Only ``send`` sends anything: the worker's rate less these tells what delivering
-results costs beyond Faust's own sends (the changelog table layer, ordered acks). The app is configured like the worker's (raw serializers, same commit
+results costs beyond Faust's own sends (the changelog table layer, ordered acks).
+The app is configured like the worker's (raw serializers, same commit
 interval, same broker settings); the agent has concurrency 1 and acks each
 message as Faust does by default. ``handle`` and ``score`` tune the garbage
 collector as the worker does (``consumers.app.tune_garbage_collector``);

@@ -37,6 +37,24 @@ def repair_with(committed=None):
     return GapRepair(SimpleNamespace(consumer=consumer)), consumer
 
 
+def fake_clock(monkeypatch, start: float = 0.0) -> list[float]:
+    """redelivery's monotonic clock, set by the test (now[0])."""
+    now = [start]
+    monkeypatch.setattr(redelivery.time, "monotonic", lambda: now[0])
+    return now
+
+
+def sought_back(monkeypatch):
+    """(repair, consumer, clock) once a gap (the consumer jumped from 10 to 40) drained and was sought back to."""
+    now = fake_clock(monkeypatch)
+    repair, consumer = repair_with({LOGS: 10})
+    assert repair.skipped(msg(40)) is True
+    now[0] += redelivery.DRAIN_SECONDS + 0.1
+    run_alone(repair.reread())
+    assert consumer.sought == [(LOGS, 10)]
+    return repair, consumer, now
+
+
 def test_records_in_order_from_the_commit_pass():
     repair, consumer = repair_with({LOGS: 10})
     assert [repair.skipped(msg(o)) for o in (10, 11, 12)] == [False, False, False]
@@ -50,8 +68,7 @@ def test_an_uncommitted_partition_is_expected_from_offset_0():
 
 
 def test_a_gap_pauses_then_seeks_back_and_the_records_come_in_order(monkeypatch):
-    now = [100.0]
-    monkeypatch.setattr(redelivery.time, "monotonic", lambda: now[0])
+    now = fake_clock(monkeypatch, 100.0)
     repair, consumer = repair_with({LOGS: 10})
     assert repair.skipped(msg(10)) is False
     # the consumer jumped from 11 to 40: the partition pauses, 40 and 41 wait
@@ -68,13 +85,8 @@ def test_a_gap_pauses_then_seeks_back_and_the_records_come_in_order(monkeypatch)
 def test_a_stale_record_after_the_seek_back_leads_to_another_seek(monkeypatch):
     # Faust sets its read position after handing a record over, so a record of the batch fetched
     # before the seek, handed over after it, moves that position past the records sought back to
-    now = [100.0]
-    monkeypatch.setattr(redelivery.time, "monotonic", lambda: now[0])
-    repair, consumer = repair_with({LOGS: 10})
-    assert repair.skipped(msg(40)) is True
-    now[0] += redelivery.DRAIN_SECONDS + 0.1
-    run_alone(repair.reread())
-    assert consumer.sought == [(LOGS, 10)] and not consumer.paused
+    repair, consumer, now = sought_back(monkeypatch)
+    assert not consumer.paused
     assert repair.skipped(msg(41)) is True and repair.skipped(msg(42)) is True   # stale, after the seek
     assert consumer.paused == {LOGS}                   # drains again ...
     now[0] += redelivery.DRAIN_SECONDS / 2
@@ -88,8 +100,7 @@ def test_a_stale_record_after_the_seek_back_leads_to_another_seek(monkeypatch):
 
 
 def test_a_real_gap_is_let_through_after_the_wait(monkeypatch):
-    now = [0.0]
-    monkeypatch.setattr(redelivery.time, "monotonic", lambda: now[0])
+    now = fake_clock(monkeypatch)
     repair, consumer = repair_with({LOGS: 0})
     assert repair.skipped(msg(3)) is True
     now[0] += 1
@@ -107,13 +118,7 @@ def test_partitions_are_independent_and_reset_forgets():
 
 
 def test_a_seek_back_whose_records_do_not_come_is_sought_again_a_few_times(monkeypatch):
-    now = [0.0]
-    monkeypatch.setattr(redelivery.time, "monotonic", lambda: now[0])
-    repair, consumer = repair_with({LOGS: 10})
-    assert repair.skipped(msg(40)) is True
-    now[0] += redelivery.DRAIN_SECONDS + 0.1
-    run_alone(repair.reread())
-    assert consumer.sought == [(LOGS, 10)]
+    repair, consumer, now = sought_back(monkeypatch)
     run_alone(repair.reread())                          # too soon to seek again
     assert consumer.sought == [(LOGS, 10)]
     for _ in range(redelivery.MAX_RESEEKS + 2):          # the partition stays silent
