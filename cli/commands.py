@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 from cli.engine_cmds import REGISTRY as ENGINE
@@ -424,7 +423,7 @@ def cmd_retrain(args) -> int:
     from tqdm import tqdm
 
     from config.timeparse import parse_time
-    from producers.control import build_command, follow_events, send_command
+    from producers.control import build_command, events_end, follow_events, send_command
 
     params: dict = {"source": args.source}
     if args.source.startswith("topic:") and not args.since:
@@ -439,14 +438,14 @@ def cmd_retrain(args) -> int:
     if args.auto_promote:
         params["auto_promote"] = True
     settings = get_settings()
-    started_ms = int(time.time() * 1000) - 1000
+    start = events_end(settings) if args.wait else None
     command = send_command(settings, build_command("retrain", params))
     _out(f"sent {command['command_id']} to {settings.topics.control}")
     if not args.wait:
         return 0
     bar = tqdm(total=100, unit="%", disable=not sys.stderr.isatty())
     final = None
-    for event in follow_events(settings, command["command_id"], started_ms, args.timeout):
+    for event in follow_events(settings, command["command_id"], start, args.timeout):
         if "progress" in event:
             bar.update(max(0, int(event["progress"] * 100) - bar.n))
         bar.set_description(event["event"])

@@ -42,8 +42,12 @@ def read_topic(cfg: KafkaSettings, topic: str, follow: bool = False, since_ms: i
         pending: dict[int, int] = {}    # partition -> last offset to read before we are caught up
         for tp in tps:
             low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            if since_ms is not None and tp.offset < 0:
+                # nothing at or after since_ms yet: start at today's end, not at a logical
+                # "end" that librdkafka would resolve later, past what arrives meanwhile
+                tp.offset = high
             start = low if tp.offset < 0 else max(tp.offset, low)
-            if high > start and not (since_ms is not None and tp.offset < 0):
+            if high > start:
                 pending[tp.partition] = high - 1
         consumer.assign(tps)
         caught_up = False

@@ -42,14 +42,29 @@ def send_command(settings: Settings, command: dict) -> dict:
     return command
 
 
-def follow_events(settings: Settings, command_id: str, since_ms: int, timeout: float) -> Iterator[dict]:
-    """Events of one command, from `since_ms` on, until a terminal one or `timeout`."""
+def events_end(settings: Settings) -> list[TopicPartition]:
+    """Where the control-events topic ends now.
+
+    Taken *before* the command is sent, so following from here cannot miss its first
+    event. (Looking up a send time with offsets_for_times races the worker: when the
+    lookup finds nothing yet it answers "the end", which librdkafka resolves later,
+    possibly after the worker's `accepted` was written.)"""
     topic = settings.topics.control_events
-    # "latest" is librdkafka's default: the assignment from offsets_for_times decides where reading starts
-    c = make_consumer(settings.kafka, "rca-retrain", logger=log, **{"auto.offset.reset": "latest"})
+    c = make_consumer(settings.kafka, "rca-retrain", logger=log)
     try:
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        c.assign(c.offsets_for_times([TopicPartition(topic, p, since_ms) for p in parts], timeout=10))
+        return [TopicPartition(topic, p, c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+                for p in parts]
+    finally:
+        c.close()
+
+
+def follow_events(settings: Settings, command_id: str, start: list[TopicPartition],
+                  timeout: float) -> Iterator[dict]:
+    """Events of one command, read from `start` (see `events_end`), until a terminal one or `timeout`."""
+    c = make_consumer(settings.kafka, "rca-retrain", logger=log)
+    try:
+        c.assign(start)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             msg = c.poll(0.5)

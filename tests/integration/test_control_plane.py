@@ -160,6 +160,26 @@ def test_failing_training_reports_failed_and_leaves_production_alone(stack, topi
     assert "production" not in listing.stdout
 
 
+def test_following_a_command_misses_no_event_written_between_send_and_read(stack, topics, monkeypatch):
+    """`rca retrain --wait` marks where the events topic ends before it sends, so an `accepted`
+    written before its reader starts is still read (it was lost when the start was looked up
+    by time: no message yet meant "the end", resolved after the event was written)."""
+    from producers.control import events_end, follow_events
+
+    for k, v in {**stack, **topics.env()}.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    settings = get_settings()
+    start = events_end(settings)
+    p = Producer({"bootstrap.servers": stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]})
+    for event in ("accepted", "started", "finished"):  # all written before reading begins
+        p.produce(topics.control_events, key=b"cmd-race-0001",
+                  value=orjson.dumps({"command_id": "cmd-race-0001", "event": event}))
+    assert p.flush(10) == 0
+    seen = [e["event"] for e in follow_events(settings, "cmd-race-0001", start, timeout=30)]
+    assert seen == ["accepted", "started", "finished"]
+
+
 def test_replayed_signed_command_is_not_run_again_after_a_restart(stack, topics, start_worker):
     """A captured signed command sent again after the worker restarted is ignored: the control
     agent reads rca.control.events back at start (issue 10, item 4)."""
