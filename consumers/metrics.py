@@ -83,6 +83,8 @@ class WorkerCollector(Collector):
         yield counter("rca_incidents_resolved", "Incidents resolved", c.incidents_resolved)
         yield GaugeMetricFamily("rca_incidents_open", "Incidents open now",
                                 value=max(c.incidents_opened - c.incidents_resolved, 0))
+        yield counter("rca_agent_backpressure_seconds", "Seconds the agent waited for scoring and delivery "
+                      "to catch up (no input read meanwhile)", c.backpressure_seconds)
         yield counter("rca_analyzer_errors", "Windows the model failed on (the baseline answered)", c.analyzer_errors)
         yield counter("rca_model_loads", "Model bundles loaded and served", c.model_loads)
         yield counter("rca_model_refusals", "Model bundles refused (verification, loading or self-check)",

@@ -51,6 +51,10 @@ class Counters:
     model_loaded_at: float | None = None   # wall-clock time the served model was loaded
     analysis_buckets: list[int] = field(default_factory=lambda: [0] * (len(ANALYSIS_BUCKETS) + 1))
     analysis_sum: float = 0.0
+    # seconds the agent waited for scoring and delivery to catch up (MAX_SCORING_BATCHES in
+    # flight): it reads no input meanwhile, so a share of wall time near 1 means the worker is
+    # held by its outputs, not by decoding
+    backpressure_seconds: float = 0.0
     started: float = field(default_factory=time.monotonic)
 
     def observe_analysis(self, seconds: float) -> None:
@@ -67,7 +71,8 @@ class Counters:
         out = {"messages": self.messages, "events": self.events, "events_per_s": self.events / elapsed,
                "dead_letters": sum(self.dead_letters.values()), "incidents": self.incidents,
                "analyzer_errors": self.analyzer_errors, "duplicates": self.duplicates,
-               "windows_closed": sum(self.windows_closed.values())}
+               "windows_closed": sum(self.windows_closed.values()),
+               "backpressure_seconds": round(self.backpressure_seconds, 3)}
         out.update({f"dead_letters_{k}": v for k, v in self.dead_letters.items()})
         return out
 

@@ -32,6 +32,7 @@ def test_collector_reads_the_pipeline_at_scrape_time():
     c.observe_analysis(0.002)
     c.observe_analysis(0.2)
     c.model_loaded()
+    c.backpressure_seconds = 1.5
     p.model_version = "7"
     state.lag = {("logs", 0): 5, ("logs", 1): 0}
     state.samples.extend([(0.0, 0), (5.0, 50)])
@@ -48,6 +49,7 @@ def test_collector_reads_the_pipeline_at_scrape_time():
     assert after[("rca_model_info", (("analyzer", "baseline"), ("app_id", "app-1"), ("version", "7")))] == 1
     assert after[("rca_consumer_lag", (("partition", "0"), ("topic", "logs")))] == 5
     assert after[("rca_events_per_second", ())] == 10
+    assert after[("rca_agent_backpressure_seconds_total", ())] == 1.5
 
 
 def test_lag_is_highwater_minus_next_offset():
