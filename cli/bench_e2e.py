@@ -410,6 +410,32 @@ class Bench:
                 "analyzer": r.get("analyzer"),
                 "work_us_per_message": round(1e6 * r["work_s"] / r["count"], 1) if r.get("work_s") else None}
 
+    def offline(self, records: list[Record], size: int, model_name: str, model_ref: str | None) -> dict:
+        """Our per-message code alone, no Kafka, no Faust (consumers/bench_offline.py), on this input:
+        one record per message, and the same records in envelopes of `size`, with the served model."""
+        from consumers.bench_offline import write_input
+        from producers.publish import Batcher
+
+        batcher = Batcher(size)
+        envelopes = [full for r in records if (full := batcher.add(r.key, r.batch_item(r.ts)))]
+        envelopes.extend(batcher.drain())
+        path, out = self.log_dir / "offline-input.ndjson", self.log_dir / "offline.json"
+        write_input(path, [(r.key, r.value()) for r in records], [(k, v) for k, v, _n in envelopes])
+        env = {**os.environ, "BENCH_INPUT": str(path), "BENCH_OUT": str(out), "BENCH_MODEL": model_ref or "",
+               "BENCH_PARTITIONS": str(self.partitions), "RCA_MLFLOW_REGISTERED_MODEL_NAME": model_name,
+               "RCA_WORKER_WINDOW_SECONDS": str(self.window), "RCA_WORKER_ALLOWED_LATENESS_SECONDS": str(self.lateness),
+               "RCA_WORKER_IDLE_TIMEOUT_SECONDS": str(self.idle)}
+        proc = self._spawn([sys.executable, "-m", "consumers.bench_offline"], env, "offline.log")
+        try:
+            proc.wait(self.timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": "timed out"}
+        finally:
+            self._stop(proc)
+        if not out.exists():
+            return {"error": f"exit {proc.returncode} (see {self.log_dir / 'offline.log'})"}
+        return json.loads(out.read_text())
+
     # workers
     def _spawn(self, cmd: list[str], env: dict, log_name: str) -> subprocess.Popen:
         fh = open(self.log_dir / log_name, "wb")
@@ -697,6 +723,13 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
         say(f"bare Faust agent + Pipeline.handle + scoring inline with the {fs['analyzer']} analyzer (nothing sent): "
             f"{fs['events_per_s']} messages/s ({fs['work_us_per_message']} us/message in our code)")
 
+        off = summary["offline"] = bench.offline(records, batch, model_name, model_ref)
+        summary["offline_events_per_s"] = off.get("single", {}).get("events_per_s")
+        summary["offline_batched_records_per_s"] = off.get("batched", {}).get("events_per_s")
+        say(f"our code alone (handle + results, no Kafka, no Faust, one thread, the {off.get('analyzer')} analyzer): "
+            f"{summary['offline_events_per_s']} events/s one record per message, "
+            f"{summary['offline_batched_records_per_s']} records/s in envelopes of {batch}; {off}")
+
         base = bench.start_workers("baseline", 1, f"bench-none-{bench.tag}", None)
         ok = base.wait(expect, until_start=bench.backlog_end)
         base.stop()
@@ -726,6 +759,8 @@ def run(*, events: int = 20_000, logs: list[str] | None = None, fmt: str = "mixe
             summary["profile"] = _profile_summary(profile, profile_s)
         summary["cost_us_per_message"] = cost_breakdown(summary)
         say(f"where a message's time goes (microseconds, from the rates above): {summary['cost_us_per_message']}")
+        summary["budget_us"] = budgets(summary)
+        say(f"what the targets leave our code, and what it costs alone (microseconds): {summary['budget_us']}")
         for k, v in (("worker_to_faust_ratio", summary["faust_events_per_s"]),
                      ("worker_to_raw_ratio", summary["raw_consumer_events_per_s"])):
             summary[k] = round(rate / v, 4) if rate and v else None
@@ -928,8 +963,24 @@ def cost_breakdown(summary: dict) -> dict | None:
             "faust_own": round(f + d - h, 1)}
 
 
+def budgets(summary: dict) -> dict | None:
+    """What the throughput targets leave our code, beside what it costs alone (bench_offline): for
+    0.8x of the bare Faust agent, our work per message may add a quarter of Faust's own time; for
+    30,000 batched records/s, everything per record (our code and the framework's share) must fit
+    in 33 us. Microseconds; None when a figure is missing."""
+    off = summary.get("offline") or {}
+    faust, single, batched = summary.get("faust_events_per_s"), off.get("single"), off.get("batched")
+    if not (faust and single and batched and single.get("events_per_s") and batched.get("events_per_s")):
+        return None
+    return {"ours_per_message_for_0.8x_faust": round(0.25 * 1e6 / faust, 1),
+            "ours_alone_per_message": single["us_per_message"],
+            "per_record_for_30k_batched": round(1e6 / 30_000, 1),
+            "ours_alone_per_batched_record": round(1e6 / batched["events_per_s"], 1)}
+
+
 HEADLINE = ("raw_consumer_events_per_s", "faust_events_per_s", "faust_handle_events_per_s",
-            "faust_send_events_per_s", "faust_score_events_per_s", "worker_baseline_events_per_s", "worker_events_per_s",
+            "faust_send_events_per_s", "faust_score_events_per_s", "offline_events_per_s", "offline_batched_records_per_s",
+            "worker_baseline_events_per_s", "worker_events_per_s",
             "worker_to_faust_ratio", "worker_to_raw_ratio", "batched_records_per_s", "backlog_latency_p50_ms",
             "backlog_latency_p99_ms", "steady_latency_p50_ms", "steady_latency_p99_ms",
             "workers_total_events_per_s", "per_worker_events_per_s")

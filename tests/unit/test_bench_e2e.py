@@ -72,3 +72,42 @@ def test_cost_breakdown_splits_a_message_into_layers():
     assert cost_breakdown(rates) == {"faust": 100.0, "handle": 100.0, "faust_sends": 50.0, "scoring_inline": 50.0,
                                      "rest": 200.0, "worker_total": 500.0, "faust_own": 150.0}
     assert cost_breakdown({**rates, "faust_send_events_per_s": None}) is None
+
+
+def test_budgets_set_what_the_targets_leave_beside_what_our_code_costs_alone():
+    from cli.bench_e2e import budgets
+
+    summary = {"faust_events_per_s": 10_000.0,
+               "offline": {"single": {"events_per_s": 20_000.0, "us_per_message": 50.0},
+                           "batched": {"events_per_s": 25_000.0}}}
+    assert budgets(summary) == {"ours_per_message_for_0.8x_faust": 25.0, "ours_alone_per_message": 50.0,
+                                "per_record_for_30k_batched": 33.3, "ours_alone_per_batched_record": 40.0}
+    assert budgets({**summary, "offline": {"error": "timed out"}}) is None
+
+
+def test_offline_pipeline_times_every_record_of_both_inputs(tmp_path):
+    """bench_offline runs the worker's own per-message code: every record decoded once, in
+    one-record messages and in envelopes alike, every window closed and reported."""
+    from config.settings import WorkerSettings
+    from consumers import bench_offline
+    from consumers.models import Serving
+    from producers.publish import Batcher
+
+    recs = synthetic(1500, hosts=2)
+    batcher = Batcher(100)
+    envelopes = [full for r in recs if (full := batcher.add(r.key, r.batch_item(r.ts)))]
+    envelopes.extend(batcher.drain())
+    path = tmp_path / "in.ndjson"
+    bench_offline.write_input(path, [(r.key, r.value()) for r in recs], [(k, v) for k, v, _n in envelopes])
+    messages = bench_offline.read_input(str(path))
+    assert len(messages) == len(recs) + len(envelopes) and sum(b for _k, _v, b in messages) == len(envelopes)
+
+    out = bench_offline.run(messages, Serving(), WorkerSettings())
+    assert out["analyzer"] == "baseline"
+    lines = sum(1 for r in recs if r.line is not None)
+    for name, n in (("single", len(recs)), ("batched", len(envelopes))):
+        part = out[name]
+        assert part["messages"] == n
+        # every JSON event, and every raw line that is not a continuation of the line before
+        assert len(recs) - lines < part["events"] <= len(recs)
+        assert part["results"] > 0 and part["events_per_s"] > 0 and part["us_per_message"] > 0
