@@ -276,12 +276,21 @@ def reload_model(current: LoadedModel | None, ref: str | int | None = None, *,
     backend = backend or Backend.from_env()
     registry = info = None
     try:
-        if current is not None and current.version is not None and not (isinstance(ref, str) and _is_location(ref)):
+        location = isinstance(ref, str) and _is_location(ref)
+        if not location and (current is None or current.version is not None):
             registry = Registry(backend)
-            info = registry.get(ref)
-            if info.version == current.version and not current.from_cache:
+            if current is None:
+                # asked first even with nothing served, so a refused version is not fetched again
+                try:
+                    info = registry.get(ref)
+                except Exception:  # noqa: BLE001 - _load says why, or serves the verified cached copy
+                    info = None
+            else:
+                info = registry.get(ref)
+            if info is not None and current is not None and info.version == current.version \
+                    and not current.from_cache:
                 return current, None
-            if refused is not None and str(info.version) in refused:
+            if info is not None and refused is not None and str(info.version) in refused:
                 return current, refused[str(info.version)]
         new = _load(backend, ref, use_cache=current is None, registry=registry, info=info)
     except Exception as exc:  # noqa: BLE001 - keep serving what we have

@@ -78,11 +78,22 @@ def test_one_changed_byte_in_s3_is_refused_and_nothing_is_unpickled(trained, s3,
 
     # the worker's polls: a refused version is remembered, not downloaded and verified every time
     refused: dict = {}
+    real_load = api._load
     api.reload_model(good, refused=refused)
     assert list(refused) == [str(rec2.version)] and "sha256" in refused[str(rec2.version)]
     monkeypatch.setattr(api, "_load", lambda *a, **k: pytest.fail("a refused version was fetched again"))
     kept, again = api.reload_model(good, refused=refused)
     assert kept is good and again == refused[str(rec2.version)]
+    monkeypatch.setattr(api, "_load", real_load)
+
+    # the same for a worker that serves nothing yet (it started while production was tampered)
+    refused = {}
+    served, error = api.reload_model(None, refused=refused)
+    assert served is None and "sha256" in error and list(refused) == [str(rec2.version)]
+    monkeypatch.setattr(api, "_load", lambda *a, **k: pytest.fail("a refused version was fetched again"))
+    served, again = api.reload_model(None, refused=refused)
+    assert served is None and again == refused[str(rec2.version)]
+    assert calls == []
 
 
 def test_replaced_pickle_with_a_matching_unsigned_manifest_is_refused(trained, s3, no_unpickling):
