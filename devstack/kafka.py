@@ -69,7 +69,8 @@ def _classpath(cfg: StackSettings) -> str:
 
 def up(cfg: StackSettings, bootstrap: str) -> int:
     """Start the broker if it is not running; return its pid once it answers."""
-    return process.ensure(cfg.state_dir, NAME, MARKER, lambda: _start(cfg), lambda: _ready(bootstrap), 120)
+    return process.ensure(cfg.state_dir, NAME, MARKER, lambda: _start(cfg), lambda: _ready(bootstrap), 120,
+                          port=cfg.kafka_port)
 
 
 def _start(cfg: StackSettings) -> int:

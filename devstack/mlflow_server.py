@@ -16,7 +16,8 @@ def uri(cfg: StackSettings) -> str:
 
 
 def up(cfg: StackSettings, bucket: str) -> int:
-    return process.ensure(cfg.state_dir, NAME, MARKER, lambda: _start(cfg, bucket), lambda: _healthy(cfg), 180)
+    return process.ensure(cfg.state_dir, NAME, MARKER, lambda: _start(cfg, bucket), lambda: _healthy(cfg), 180,
+                          port=cfg.mlflow_port)
 
 
 def _start(cfg: StackSettings, bucket: str) -> int:

@@ -57,14 +57,28 @@ def start(state_dir: Path, name: str, argv: list[str], env: dict[str, str] | Non
 
 
 def ensure(state_dir: Path, name: str, marker: str, launch: Callable[[], int], probe: Callable[[], bool],
-           timeout: float) -> int:
+           timeout: float, port: int | None = None) -> int:
     """Our service `name`: started with `launch()` (which returns its pid) unless it is running;
-    its pid once `probe` answers."""
+    its pid once `probe` answers. When ours is not running but something already listens on
+    `port` (another checkout's stack), fail: the new process could not bind, while the probe
+    would answer from the other one and every command would use a stack it does not own."""
     pid = running_pid(state_dir, name, marker)
     if pid is None:
+        if port is not None and port_in_use(port):
+            raise ServiceError(f"{name}: 127.0.0.1:{port} is already in use by a process this stack did not start "
+                               f"(another checkout's stack? stop it there, or choose other RCA_STACK_*_PORT values)")
         pid = launch()
     wait_ready(name, pid, probe, timeout, log_file(state_dir, name))
     return pid
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
 
 
 def wait_ready(name: str, pid: int, probe: Callable[[], bool], timeout: float, log_path: Path) -> None:

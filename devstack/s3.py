@@ -19,7 +19,8 @@ def endpoint(cfg: StackSettings) -> str:
 
 
 def up(cfg: StackSettings, bucket: str) -> int:
-    return process.ensure(cfg.state_dir, NAME, MARKER, lambda: _start(cfg), lambda: _ensure_bucket(cfg, bucket), 90)
+    return process.ensure(cfg.state_dir, NAME, MARKER, lambda: _start(cfg), lambda: _ensure_bucket(cfg, bucket), 90,
+                          port=cfg.s3_port)
 
 
 def _start(cfg: StackSettings) -> int:
