@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import asdict, dataclass
 
@@ -47,7 +48,24 @@ def topics(stack) -> Topics:
     counts = t.settings().partitions()
     for fut in admin.create_topics([NewTopic(n, p, 1) for n, p in counts.items()]).values():
         fut.result(30)
+    _wait_for_leaders(admin, counts)
     return t
+
+
+def _wait_for_leaders(admin: AdminClient, counts: dict[str, int], timeout: float = 30.0) -> None:
+    """Until every partition of the new topics has a leader: a created topic is acknowledged by
+    the controller before the broker serves it (a watermark query in between answered
+    NOT_LEADER_FOR_PARTITION)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        md = admin.list_topics(timeout=10).topics
+        ready = all(name in md and md[name].error is None and len(md[name].partitions) == n
+                    and all(p.leader >= 0 and p.error is None for p in md[name].partitions.values())
+                    for name, n in counts.items())
+        if ready:
+            return
+        assert time.monotonic() < deadline, f"topics without leaders after {timeout:.0f} s: {sorted(counts)}"
+        time.sleep(0.1)   # polling the broker's metadata for readiness
 
 
 class WorkerProcess:

@@ -97,3 +97,32 @@ def test_remembered_ids_are_duplicates_before_any_other_check():
     assert check(v, cmd()).reason == DUPLICATE
     assert check(v, {**cmd("cmd-0000000002"), "issued_at": "2020-01-01T00:00:00Z"}).reason == DUPLICATE
     assert check(v, cmd("cmd-0000000003")).accepted
+
+
+def test_end_offset_asks_again_while_a_new_partition_has_no_leader():
+    """`rca retrain --wait` right after the topics were created: the broker answers
+    NOT_LEADER_FOR_PARTITION for a moment; any other error is raised at once."""
+    import time
+
+    import pytest
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+    from producers.control import _end_offset
+
+    class Consumer:
+        def __init__(self, errors):
+            self.errors, self.calls = list(errors), 0
+
+        def get_watermark_offsets(self, tp, timeout):
+            self.calls += 1
+            if self.errors:
+                raise KafkaException(KafkaError(self.errors.pop(0)))
+            return 0, 42
+
+    tp = TopicPartition("rca.control.events", 0)
+    c = Consumer([KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE])
+    assert _end_offset(c, tp, time.monotonic() + 10) == 42 and c.calls == 3
+    with pytest.raises(KafkaException):
+        _end_offset(Consumer([KafkaError._TRANSPORT]), tp, time.monotonic() + 10)
+    with pytest.raises(KafkaException):   # past the deadline: the last error is raised
+        _end_offset(Consumer([KafkaError.NOT_LEADER_FOR_PARTITION] * 3), tp, time.monotonic() - 1)
