@@ -414,13 +414,9 @@ class Bench:
         """Our per-message code alone, no Kafka, no Faust (consumers/bench_offline.py), on this input:
         one record per message, and the same records in envelopes of `size`, with the served model."""
         from consumers.bench_offline import write_input
-        from producers.publish import Batcher
 
-        batcher = Batcher(size)
-        envelopes = [full for r in records if (full := batcher.add(r.key, r.batch_item(r.ts)))]
-        envelopes.extend(batcher.drain())
         path, out = self.log_dir / "offline-input.ndjson", self.log_dir / "offline.json"
-        write_input(path, [(r.key, r.value()) for r in records], [(k, v) for k, v, _n in envelopes])
+        write_input(path, [(r.key, r.value()) for r in records], [(k, v) for k, v, _n in envelopes(records, size)])
         env = {**os.environ, "BENCH_INPUT": str(path), "BENCH_OUT": str(out), "BENCH_MODEL": model_ref or "",
                "BENCH_PARTITIONS": str(self.partitions), "RCA_MLFLOW_REGISTERED_MODEL_NAME": model_name,
                "RCA_WORKER_WINDOW_SECONDS": str(self.window), "RCA_WORKER_ALLOWED_LATENESS_SECONDS": str(self.lateness),
@@ -853,20 +849,23 @@ def _steady_publish(bench: Bench, records: list[Record], new_ts: list[float], ba
     return t0, t_end
 
 
+def envelopes(records: list[Record], size: int, shift: float = 0.0) -> list[tuple[bytes, bytes, int]]:
+    """The records as batch envelopes of `size` records per key ((key, value, records) each, as
+    `producers.publish.Batcher` makes them), event times moved by `shift` seconds."""
+    from producers.publish import Batcher
+
+    batcher = Batcher(size)
+    out = [full for r in records if (full := batcher.add(r.key, r.batch_item(r.ts + shift)))]
+    out.extend(batcher.drain())
+    return out
+
+
 def _batched(bench: Bench, main: WorkerGroup, records: list[Record], size: int, base_ts: float,
              say, profile: tuple[str, float] | None = None) -> tuple[dict, float]:
     """The input as envelopes of `size` records per key (event time moved past what the worker saw);
     `profile`: (OUT, seconds) to py-spy the worker from the start of the publish."""
-    from producers.publish import Batcher
-
     shift = base_ts - records[0].ts
-    batcher = Batcher(size)
-    messages = []
-    for r in records:
-        full = batcher.add(r.key, r.batch_item(r.ts + shift))
-        if full:
-            messages.append(full)
-    messages.extend(batcher.drain())
+    messages = envelopes(records, size, shift)
     end_ts = records[-1].ts + shift + bench.window + bench.lateness + 1.0
     batch_end = math.floor(end_ts / bench.window) * bench.window
     since = time.time() - 1.0

@@ -151,12 +151,10 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
         """
         if not windows:
             return
-        if in_flight.locked():   # back-pressure: timed, for the metrics
-            waited = time.perf_counter()
-            await in_flight.acquire()
+        waited = time.perf_counter() if in_flight.locked() else None   # back-pressure, for the metrics
+        await in_flight.acquire()
+        if waited is not None:
             pipeline.counters.backpressure_seconds += time.perf_counter() - waited
-        else:
-            await in_flight.acquire()
         task = asyncio.get_running_loop().create_task(score_and_send(windows))
         scoring_tasks.add(task)
         task.add_done_callback(scoring_tasks.discard)

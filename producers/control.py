@@ -6,11 +6,11 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import TopicPartition
 
 import schemas
 from config.settings import Settings
-from producers.kafka import make_consumer, make_producer
+from producers.kafka import make_consumer, make_producer, watermarks
 from schemas import control as signing
 from schemas.log_event import format_timestamp
 
@@ -54,26 +54,9 @@ def events_end(settings: Settings) -> list[TopicPartition]:
     try:
         parts = c.list_topics(topic, timeout=10).topics[topic].partitions
         deadline = time.monotonic() + 15
-        return [TopicPartition(topic, p, _end_offset(c, TopicPartition(topic, p), deadline)) for p in parts]
+        return [TopicPartition(topic, p, watermarks(c, TopicPartition(topic, p), deadline)[1]) for p in parts]
     finally:
         c.close()
-
-
-# a partition still getting its leader (a topic created a moment ago): asked again
-_NOT_READY = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-                        KafkaError.UNKNOWN_TOPIC_OR_PART})
-
-
-def _end_offset(consumer, tp: TopicPartition, deadline: float) -> int:
-    """The high-water mark of `tp`, asked again while its partition has no leader yet."""
-    while True:
-        try:
-            return consumer.get_watermark_offsets(tp, timeout=10)[1]
-        except KafkaException as exc:
-            if exc.args[0].code() not in _NOT_READY or time.monotonic() > deadline:
-                raise
-            log.debug("%s[%d] not ready: %s", tp.topic, tp.partition, exc.args[0].str())
-        time.sleep(0.2)   # retry interval while the broker elects the partition's leader
 
 
 def follow_events(settings: Settings, command_id: str, start: list[TopicPartition],

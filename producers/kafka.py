@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from config.settings import KafkaSettings
 
@@ -39,6 +40,24 @@ def make_consumer(cfg: KafkaSettings, group_prefix: str, **overrides: object) ->
         **overrides,
     }
     return Consumer(conf)
+
+
+# a partition still getting its leader (a topic created a moment ago): asked again
+_NOT_READY = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                        KafkaError.UNKNOWN_TOPIC_OR_PART})
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, deadline: float) -> tuple[int, int]:
+    """(low, high) watermarks of `tp`, asked again until `deadline` (monotonic) while its
+    partition has no leader yet; any other error is raised at once."""
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=10)
+        except KafkaException as exc:
+            if exc.args[0].code() not in _NOT_READY or time.monotonic() > deadline:
+                raise
+            log.debug("%s[%d] not ready: %s", tp.topic, tp.partition, exc.args[0].str())
+        time.sleep(0.2)   # retry interval while the broker elects the partition's leader
 
 
 def topic_partitions(cfg: KafkaSettings, topic: str, timeout: float = 10.0) -> int | None:

@@ -276,22 +276,20 @@ def reload_model(current: LoadedModel | None, ref: str | int | None = None, *,
     backend = backend or Backend.from_env()
     registry = info = None
     try:
-        location = isinstance(ref, str) and _is_location(ref)
-        if not location and (current is None or current.version is not None):
+        if not (isinstance(ref, str) and _is_location(ref)) and (current is None or current.version is not None):
+            # asked first even with nothing served, so a refused version is not fetched again
             registry = Registry(backend)
-            if current is None:
-                # asked first even with nothing served, so a refused version is not fetched again
-                try:
-                    info = registry.get(ref)
-                except Exception:  # noqa: BLE001 - _load says why, or serves the verified cached copy
-                    info = None
-            else:
+            try:
                 info = registry.get(ref)
-            if info is not None and current is not None and info.version == current.version \
-                    and not current.from_cache:
-                return current, None
-            if info is not None and refused is not None and str(info.version) in refused:
-                return current, refused[str(info.version)]
+            except Exception:  # noqa: BLE001
+                if current is not None:
+                    raise
+                # nothing served: _load says why, or serves the verified cached copy
+            if info is not None:
+                if current is not None and info.version == current.version and not current.from_cache:
+                    return current, None
+                if refused is not None and str(info.version) in refused:
+                    return current, refused[str(info.version)]
         new = _load(backend, ref, use_cache=current is None, registry=registry, info=info)
     except Exception as exc:  # noqa: BLE001 - keep serving what we have
         kept = current.describe() if current else "no model"

@@ -116,23 +116,23 @@ class RCAModel:
             if labels[i] is None:
                 continue
             probs = [(self.detector.probability(run_features(w, self.profile, exclude_self=i in normal_set,
-                                                             completeness=False, sigs=sigs), "window"), w, sigs)
+                                                             completeness=False, sigs=sigs), "window"), w)
                      for w, sigs in stream_windows(events)]
-            scored.append(probs)
+            scored.append((events, probs))
             flags.append(bool(labels[i]))
-        threshold = calibrate_threshold([max((p for p, _, _ in probs), default=0.0) for probs in scored], flags)
+        threshold = calibrate_threshold([max((p for p, _ in probs), default=0.0) for _, probs in scored], flags)
         self.detector.scorers["window"].threshold = threshold
         fu = self.followups
         if fu is None or not fu.followers:
             return
         run_stall = []
-        for (i, events), probs in zip(((i, e) for i, e in enumerate(runs) if labels[i] is not None), scored):
-            above = [(w, sigs) for p, w, sigs in probs if p >= threshold]
+        for events, probs in scored:
+            above = [w for p, w in probs if p >= threshold]
             if not above:
                 run_stall.append(None)          # not flagged, whatever the gate
                 continue
             activity = Activity.of_run(len(fu.signatures), _occurrences(fu, _steps(events)))
-            stalls = [fu.stall(activity, first_problem_time(w)) for w, _ in above]
+            stalls = [fu.stall(activity, first_problem_time(w)) for w in above]
             run_stall.append(max(1.0 if v is None else v for v in stalls))
         fu.threshold = calibrate_threshold(run_stall, flags, bounds=STALL_GATE_BOUNDS, position=STALL_GATE_POSITION)
 

@@ -91,12 +91,10 @@ def test_offline_pipeline_times_every_record_of_both_inputs(tmp_path):
     from config.settings import WorkerSettings
     from consumers import bench_offline
     from consumers.models import Serving
-    from producers.publish import Batcher
+    from cli.bench_e2e import envelopes as make_envelopes
 
     recs = synthetic(1500, hosts=2)
-    batcher = Batcher(100)
-    envelopes = [full for r in recs if (full := batcher.add(r.key, r.batch_item(r.ts)))]
-    envelopes.extend(batcher.drain())
+    envelopes = make_envelopes(recs, 100)
     path = tmp_path / "in.ndjson"
     bench_offline.write_input(path, [(r.key, r.value()) for r in recs], [(k, v) for k, v, _n in envelopes])
     messages = bench_offline.read_input(str(path))

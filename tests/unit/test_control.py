@@ -99,7 +99,7 @@ def test_remembered_ids_are_duplicates_before_any_other_check():
     assert check(v, cmd("cmd-0000000003")).accepted
 
 
-def test_end_offset_asks_again_while_a_new_partition_has_no_leader():
+def test_watermarks_are_asked_again_while_a_new_partition_has_no_leader():
     """`rca retrain --wait` right after the topics were created: the broker answers
     NOT_LEADER_FOR_PARTITION for a moment; any other error is raised at once."""
     import time
@@ -107,7 +107,7 @@ def test_end_offset_asks_again_while_a_new_partition_has_no_leader():
     import pytest
     from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-    from producers.control import _end_offset
+    from producers.kafka import watermarks
 
     class Consumer:
         def __init__(self, errors):
@@ -121,8 +121,8 @@ def test_end_offset_asks_again_while_a_new_partition_has_no_leader():
 
     tp = TopicPartition("rca.control.events", 0)
     c = Consumer([KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE])
-    assert _end_offset(c, tp, time.monotonic() + 10) == 42 and c.calls == 3
+    assert watermarks(c, tp, time.monotonic() + 10) == (0, 42) and c.calls == 3
     with pytest.raises(KafkaException):
-        _end_offset(Consumer([KafkaError._TRANSPORT]), tp, time.monotonic() + 10)
+        watermarks(Consumer([KafkaError._TRANSPORT]), tp, time.monotonic() + 10)
     with pytest.raises(KafkaException):   # past the deadline: the last error is raised
-        _end_offset(Consumer([KafkaError.NOT_LEADER_FOR_PARTITION] * 3), tp, time.monotonic() - 1)
+        watermarks(Consumer([KafkaError.NOT_LEADER_FOR_PARTITION] * 3), tp, time.monotonic() - 1)
