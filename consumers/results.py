@@ -11,7 +11,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 
 import schemas
 from config.settings import KafkaSettings
-from producers.kafka import make_consumer
+from producers.kafka import make_consumer, watermarks
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,9 @@ def read_topic(cfg: KafkaSettings, topic: str, follow: bool = False, since_ms: i
         if since_ms is not None:
             tps = consumer.offsets_for_times(tps, timeout=10)
         pending: dict[int, int] = {}    # partition -> last offset to read before we are caught up
+        deadline = time.monotonic() + 15
         for tp in tps:
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            low, high = watermarks(consumer, tp, deadline)
             if since_ms is not None and tp.offset < 0:
                 # nothing at or after since_ms yet: start at today's end, not at a logical
                 # "end" that librdkafka would resolve later, past what arrives meanwhile
