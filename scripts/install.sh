@@ -56,6 +56,12 @@ fi
 if ! need kcat && can_apt; then
   apt_install kcat || echo "install: kcat not installed; the kcat test will skip" >&2
 fi
+# Prometheus (with promtool) and Alertmanager check the alert rules in deploy/ and carry an
+# alert from a worker's /metrics to a webhook in a test; those tests skip where they are missing.
+if { ! need promtool || ! need prometheus-alertmanager; } && can_apt; then
+  apt_install prometheus prometheus-alertmanager \
+    || echo "install: prometheus/alertmanager not installed; the alert tests will skip" >&2
+fi
 
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
