@@ -18,18 +18,26 @@ from schemas.log_event import LogEvent, format_timestamp
 
 @dataclass(slots=True)
 class MinedEvent:
-    """A parsed event with its template (what windows hold)."""
+    """A parsed event with its template (what windows hold).
+
+    ``template_id`` is the stable id results name (the same in every process); ``model_id`` the
+    key the served model knows the template by (engine/templates.py says why they can differ)."""
 
     event: LogEvent
     template_id: str
     template: str
     params: list[str] = field(default_factory=list)
     signature: str | None = None   # engine.rca.features.signature, when the window stage needed it already
+    model_id: str | None = None    # None: the same as template_id
 
     @classmethod
     def from_match(cls, event: LogEvent, result) -> "MinedEvent":
         """The event with the miner's answer for its message (a ``templates.MatchResult``)."""
-        return cls(event, str(result.template_id), result.template, list(result.params))
+        return cls(event, result.template_id, result.template, list(result.params), None, result.model_id)
+
+    @property
+    def model_key(self) -> str:
+        return self.model_id or self.template_id
 
 
 def _subsystem(service: str | None, logger: str | None) -> str:

@@ -37,29 +37,56 @@ differently:
 
 No rule here knows about OpenStack: the same masks serve any log format.
 
-Template ids are ints assigned on creation (1, 2, ...). Generalising a
-template never changes its id; when a template becomes general enough to
-cover another one, the two merge: the older id survives and the newer one
-becomes an alias of it (``resolve``). The whole state is plain data
-(``to_state``/``save``) and survives a round trip with the same ids and
-match results.
+Template ids are derived from the template itself, as Loghub's EventId is a
+hash of the template: ``template_id(text)`` is ``T`` + the first 16 hex
+digits of the sha256 of the template text (masked tokens joined by single
+spaces). Why not numbers in the order templates were mined: every process
+(each worker of a group, a worker restarted after a ``kill -9``, `rca
+analyze`) mines its own lines in its own order, so counters gave one template
+many ids and one id many templates, and results could not be joined on it.
+A hash needs no coordination: whoever mines the same template names it the
+same, for the served bundle's templates and new ones alike.
+
+An id never changes meaning: it always stands for exactly one template text.
+When a template is generalised later (a constant becomes ``<*>``, or word
+variants merge), it is a new template with a new id, and the old id is kept as
+an alias of the new one (``resolve(old)`` gives the id it became; ``aliases``
+lists them), so results that named the old id can still be joined with the
+template that absorbed it. Merged templates alias the same way.
+
+The model's own key is apart from that: ``MatchResult.model_id`` is the id a
+template had when the miner was loaded from a bundle (what the bundle's LSTM
+vocabulary and parameter statistics were trained on), or, for a template mined
+since, the first id it had in this process. A worker that generalises one of
+the bundle's templates therefore still scores its lines with what the bundle
+learned for it. State of version 1 (bundles with numbered templates) loads
+with hash ids and the old numbers as model ids, so those bundles keep working.
+
+The whole state is plain data (``to_state``/``save``) and survives a round
+trip with the same ids and match results.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["TemplateMiner", "MatchResult", "WILDCARD", "mask", "mask_token"]
+__all__ = ["TemplateMiner", "MatchResult", "WILDCARD", "mask", "mask_token", "template_id"]
 
 WILDCARD = "<*>"
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 _has_digit = re.compile(r"\d").search
 _MAX_CACHED_TOKEN = 128  # longer tokens (blobs) are masked every time, not cached
 _MAX_CACHED_MESSAGE = 1024  # longer messages are not kept in the recent-message cache
 _RECENT_MESSAGES = 4096  # per generation of the recent-message cache
+
+
+def template_id(text: str) -> str:
+    """The stable id of a template text: ``T`` + 16 hex digits of its sha256 (see module doc)."""
+    return "T" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def mask_token(token: str) -> str:
@@ -126,14 +153,16 @@ def mask(content: str) -> str:
 
 
 class _Cluster:
-    """One template: its token list and how many lines it has absorbed."""
+    """One template: its token list, its id (the hash of its text), the id the model knows it
+    by, and how many lines it has absorbed."""
 
-    __slots__ = ("id", "tokens", "text", "size", "alias")
+    __slots__ = ("id", "model_id", "tokens", "text", "size", "alias")
 
-    def __init__(self, cid: int, tokens: list[str], size: int = 0):
-        self.id = cid
+    def __init__(self, tokens: list[str], size: int = 0, model_id: str | None = None):
         self.tokens = tokens
         self.text = " ".join(tokens)
+        self.id = template_id(self.text)
+        self.model_id = model_id or self.id
         self.size = size
         self.alias: _Cluster | None = None  # set when merged into another cluster
 
@@ -145,16 +174,18 @@ class _Cluster:
 
 
 class MatchResult:
-    """The template of one line: ``template_id``, ``template`` and ``params``.
+    """The template of one line: ``template_id`` (stable, what results name), ``model_id``
+    (the key the model was trained on), ``template`` and ``params``.
 
     ``params`` (the values at the ``<*>`` positions) is computed on first
     access, since most consumers only need the id.
     """
 
-    __slots__ = ("template_id", "template", "_template_tokens", "_content", "_params")
+    __slots__ = ("template_id", "model_id", "template", "_template_tokens", "_content", "_params")
 
     def __init__(self, cluster: _Cluster, content: str):
-        self.template_id: int = cluster.id
+        self.template_id: str = cluster.id
+        self.model_id: str = cluster.model_id
         self.template: str = cluster.text
         self._template_tokens = cluster.tokens
         self._content = content  # split on whitespace when params are asked for
@@ -260,9 +291,8 @@ class TemplateMiner:
         self.max_word_variants = max_word_variants
         self.cache_size = cache_size
         self.token_cache_size = token_cache_size
-        self._next_id = 1
-        self._clusters: dict[int, _Cluster] = {}  # live clusters by id
-        self._aliases: dict[int, int] = {}  # merged id -> id it merged into
+        self._clusters: dict[str, _Cluster] = {}  # live clusters by id
+        self._aliases: dict[str, str] = {}  # id of a former template -> the id it became
         self._by_len: dict[int, list[_Cluster]] = {}  # clusters by token count
         self._index: dict[tuple[int, str], list[_Cluster]] = {}  # by (count, first token)
         self._init_caches()
@@ -322,18 +352,25 @@ class TemplateMiner:
         return MatchResult(cluster.live(), content)
 
     @property
-    def templates(self) -> dict[int, str]:
+    def templates(self) -> dict[str, str]:
         return {cid: c.text for cid, c in self._clusters.items()}
 
-    def resolve(self, template_id: int) -> int:
-        """The live id of a template id that may have been merged away."""
-        while template_id in self._aliases:
-            template_id = self._aliases[template_id]
-        return template_id
+    @property
+    def aliases(self) -> dict[str, str]:
+        """Ids of templates that were generalised or merged -> the id each became (one step)."""
+        return dict(self._aliases)
 
-    def size_of(self, template_id: int) -> int:
+    def resolve(self, tid: str) -> str:
+        """The live id of a template id that may have been generalised or merged away."""
+        seen = 0
+        while tid in self._aliases and seen <= len(self._aliases):
+            tid = self._aliases[tid]
+            seen += 1
+        return tid
+
+    def size_of(self, tid: str) -> int:
         """How many lines the template has absorbed."""
-        return self._clusters[self.resolve(template_id)].size
+        return self._clusters[self.resolve(tid)].size
 
     def __len__(self) -> int:
         return len(self._clusters)
@@ -420,8 +457,9 @@ class TemplateMiner:
             if len(new) > max_new:
                 continue
             if not diff:
-                # most constants in common; ties go to the older template, so
-                # that a restored miner decides exactly like the original
+                # most constants in common; ties go to the smaller id (a hash of
+                # the text), so that every miner holding these templates decides
+                # alike, whatever order it learned them in
                 if score > best_score or (score == best_score and c.id < best.id):
                     best, best_score, best_new = c, score, new
             elif len(diff) <= max_new and not new:
@@ -446,8 +484,8 @@ class TemplateMiner:
         return survivor
 
     def _create(self, tokens: tuple[str, ...]) -> _Cluster:
-        cluster = _Cluster(self._next_id, list(tokens))
-        self._next_id += 1
+        cluster = _Cluster(list(tokens))
+        self._aliases.pop(cluster.id, None)   # a live template wins over a former one of that text
         self._add_cluster(cluster)
         self._peek.cache_clear()
         return cluster
@@ -475,47 +513,69 @@ class TemplateMiner:
             self._index.setdefault(new_key, []).append(cluster)
         cluster.tokens = new_tokens
         cluster.text = " ".join(new_tokens)
+        old_id, cluster.id = cluster.id, template_id(cluster.text)
+        if old_id != cluster.id:   # a new template: a new id, the old one an alias of it
+            self._clusters.pop(old_id, None)
+            self._aliases[old_id] = cluster.id
+            self._aliases.pop(cluster.id, None)
         for other in list(self._candidates(len(new_tokens))):
             if other is not cluster and all(_fits(t, o) for t, o in zip(new_tokens, other.tokens)):
                 self._absorb(cluster, other)
+        self._clusters[cluster.id] = cluster
         self._peek.cache_clear()
 
     def _absorb(self, survivor: _Cluster, other: _Cluster) -> None:
-        if other.id < survivor.id:  # the older id survives
-            survivor.id, other.id = other.id, survivor.id
-            self._clusters[survivor.id] = survivor
+        """`other` is covered by `survivor`: its lines join it, its id becomes an alias of it."""
         survivor.size += other.size
         self._by_len[len(other.tokens)].remove(other)
         self._index[self._index_key(other.tokens)].remove(other)
         other.alias = survivor
         other.tokens = survivor.tokens
-        self._clusters.pop(other.id, None)
-        self._aliases[other.id] = survivor.id
+        if self._clusters.get(other.id) is other:
+            del self._clusters[other.id]
+        if other.id != survivor.id:
+            self._aliases[other.id] = survivor.id
 
     # -- persistence ----------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
-        """The whole miner as plain data (ids, templates, sizes, aliases, settings)."""
+        """The whole miner as plain data (templates with their model ids and sizes, aliases,
+        settings); ids are not stored, they are the hashes of the templates."""
         return {
             "version": STATE_VERSION,
             "max_word_variants": self.max_word_variants,
             "cache_size": self.cache_size,
             "token_cache_size": self.token_cache_size,
-            "next_id": self._next_id,
-            "clusters": [[c.id, c.tokens, c.size] for c in self._clusters.values()],
+            "clusters": [[c.tokens, c.size, c.model_id] for c in self._clusters.values()],
             "aliases": [[k, v] for k, v in self._aliases.items()],
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "TemplateMiner":
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"unsupported template state version {state.get('version')!r}")
+        version = state.get("version")
+        if version not in (1, STATE_VERSION):
+            raise ValueError(f"unsupported template state version {version!r}")
         miner = cls(max_word_variants=state["max_word_variants"], cache_size=state["cache_size"],
                     token_cache_size=state.get("token_cache_size", 100_000))
-        miner._next_id = state["next_id"]
-        for cid, tokens, size in sorted(state["clusters"]):
-            miner._add_cluster(_Cluster(cid, list(tokens), size))
-        miner._aliases = {int(k): int(v) for k, v in state["aliases"]}
+        if version == 1:   # numbered templates: hash ids, the old numbers stay the model's keys
+            numbered = {int(cid): _Cluster(list(tokens), size, str(cid))
+                        for cid, tokens, size in sorted(state["clusters"])}
+            clusters = list(numbered.values())
+            old = {int(k): int(v) for k, v in state["aliases"]}
+
+            def live(n: int) -> int:
+                while n in old and n not in numbered:
+                    n = old[n]
+                return n
+
+            aliases = {str(k): numbered[live(k)].id for k in old if live(k) in numbered}
+            aliases.update({str(n): c.id for n, c in numbered.items()})   # callers holding old numbers
+        else:
+            clusters = [_Cluster(list(tokens), size, model_id) for tokens, size, model_id in state["clusters"]]
+            aliases = {str(k): str(v) for k, v in state["aliases"]}
+        for c in sorted(clusters, key=lambda c: c.id):
+            miner._add_cluster(c)
+        miner._aliases = aliases
         return miner
 
     def save(self) -> bytes:

@@ -101,7 +101,7 @@ def train(data: TrainingData, epochs: int = 3, config: SequenceConfig | None = N
         out = []
         for e in run:
             r = miner.add(e.message)
-            out.append((str(r.template_id), list(r.params)))
+            out.append((r.model_id, list(r.params)))   # the key the bundle's models use (templates.py)
         mined.append(out)
     say("templates", 0.1)
 

@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
-from engine.templates import TemplateMiner, extract_params, mask
+from engine.templates import TemplateMiner, extract_params, mask, template_id
 from tests.conftest import LOGHUB_DIR
 
 
-def ids(miner: TemplateMiner, lines: list[str]) -> list[int]:
+def ids(miner: TemplateMiner, lines: list[str]) -> list[str]:
     """Template id of each line once all are mined (merged ids resolved)."""
     added = [miner.add(line).template_id for line in lines]
     return [miner.resolve(tid) for tid in added]
@@ -51,17 +51,21 @@ def test_words_that_name_the_event_make_separate_templates():
     assert len(set(got)) == 7 and len(m) == 7
 
 
-def test_template_id_is_stable_when_the_template_generalises():
+def test_a_generalised_template_gets_a_new_id_and_the_old_one_resolves_to_it():
+    """An id stands for one template text for ever: generalising makes a new template (new id);
+    the old id is kept as an alias of it, and the model keeps knowing it by its first id."""
     m = TemplateMiner()
     first = m.add("Compute_service record updated for localhost")
     again = m.add("Compute_service record updated for cp-1.slowvm1.utah")
-    assert again.template_id == first.template_id
     assert again.template == "Compute_service record updated for <*>"
-    assert m.add("Compute_service record updated for localhost").template_id == first.template_id
-    assert m.match("Compute_service record updated for host-7").template_id == first.template_id
+    assert again.template_id == template_id(again.template) != first.template_id == template_id(first.template)
+    assert m.resolve(first.template_id) == again.template_id and m.aliases == {first.template_id: again.template_id}
+    assert again.model_id == first.model_id == first.template_id
+    assert m.add("Compute_service record updated for localhost").template_id == again.template_id
+    assert m.match("Compute_service record updated for host-7").template_id == again.template_id
 
 
-def test_many_word_variants_merge_into_the_oldest_id():
+def test_many_word_variants_merge_into_one_template():
     m = TemplateMiner(max_word_variants=4)
     tasks = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"]
     got = ids(m, [f"Running periodic task ComputeManager.{t} run_periodic_tasks" for t in tasks])
