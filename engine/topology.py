@@ -53,6 +53,7 @@ ORIGIN_PRECEDENCE = ("volume", "port", "router", "subnet", "network", "image", "
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _IDS = re.compile(rf"(req-)?({_UUID})")
 _NIL = "00000000-0000-0000-0000-000000000000"
+_BARE_ID = re.compile(rf"^(?:req-)?{_UUID}$")
 _Q = r"""['"]?\s*[:=]\s*['"]?"""   # 'port_id': '...', port_id=..., "volumeId": "..."
 # the words just before a UUID that say its kind (matched at the end of the text before it)
 _HINTS = [(kind, re.compile(pattern + r"$")) for kind, pattern in (
@@ -291,11 +292,14 @@ class TopologyCollector:
         return entry[0] if entry else None
 
     def subgraph(self, seeds: Iterable[str], hosts: Iterable[str] = (), origin: tuple[str, str] | None = None,
-                 max_nodes: int | None = None) -> dict:
+                 max_nodes: int | None = None, extra: Iterable[str] = ()) -> dict:
         """The part of the graph around ``seeds`` (ids: an incident's instances and requests),
         two hops out, never expanding through hubs (hosts, or nodes with more than
-        ``hub_degree`` edges), at most ``max_nodes`` nodes. ``hosts`` are included as they
-        are; ``origin`` (origin_of) is included first and named as the graph's origin.
+        ``hub_degree`` edges) nor from shared resources (EXPANDS), at most ``max_nodes``
+        nodes. ``hosts`` are included as they are; ``origin`` (origin_of) is included first
+        and named as the graph's origin; ``extra`` ids (the rest of an incident's requests)
+        come last, while there is room. An id the graph does not know is included when it
+        looks like one (``req-`` + UUID: a request; a UUID: an instance).
 
         Returns {"nodes": [{"id", "kind", "name"?}], "edges": [{"source", "target", "kind"}],
         "origin": id or None, "truncated": bool}."""
@@ -315,11 +319,17 @@ class TopologyCollector:
             chosen[ident] = kind
             return True
 
+        def guess(ident: str) -> str | None:
+            kind = self.kind_of(ident)
+            if kind is None and _BARE_ID.match(ident):
+                kind = "request" if ident.startswith("req-") else "instance"
+            return kind
+
         if origin is not None:
             take(origin[1], self.kind_of(origin[1]) or origin[0])
         frontier = []
         for ident in seeds:
-            if ident and take(ident, self.kind_of(ident) or ("request" if ident.startswith("req-") else "instance")):
+            if ident and take(ident, guess(ident)):
                 frontier.append(ident)
         if origin is not None and origin[1] in chosen:
             frontier.insert(0, origin[1])
@@ -339,6 +349,9 @@ class TopologyCollector:
                     if take(other, self.kind_of(other)):
                         following.append(other)
             frontier = following
+        for ident in extra:
+            if ident and len(chosen) < cap:
+                take(ident, guess(ident))
         edges = []
         for ident in chosen:
             for key in self._adjacent.get(ident, ()):
@@ -398,3 +411,40 @@ def one_line(graph: dict | None, width: int = 8) -> str:
         more = f" +{len(names) - width}" if len(names) > width else ""
         parts.append(f"{kind}: {', '.join(shown)}{more}")
     return "; ".join(parts) or "no entities named"
+
+
+WINDOW_CONFIG = TopologyConfig(max_nodes=2_000, max_edges=5_000, subgraph_nodes=40, subgraph_edges=100)
+INCIDENT_CONFIG = TopologyConfig(max_nodes=2_000, max_edges=4_000, subgraph_nodes=60, subgraph_edges=150)
+
+
+def _cause_ids(causes: list[dict]) -> list[str]:
+    return [i for rc in causes for key in ("instance_ids", "request_ids") for i in (rc.get(key) or [])]
+
+
+def window_graph(events: Iterable[Any], result: dict, config: TopologyConfig = WINDOW_CONFIG) -> dict:
+    """What one incident window's own lines state, around its ids: the window stage sends it
+    with the window, and the incident stage merges it (``merge``), so the incident stage
+    learns what every partition's lines said without reading them again."""
+    c = TopologyCollector(config)
+    for event in events:
+        c.observe(event)
+    seeds = [*_cause_ids(result.get("root_causes") or []), *(result.get("instance_ids") or []),
+             result.get("session_key") or ""]
+    return c.subgraph(seeds, hosts=result.get("hosts") or [], extra=result.get("request_ids") or [])
+
+
+def incident_graph(collector: TopologyCollector, incident: dict) -> dict:
+    """An incident's subgraph: around its top cause's ids and its instances (then its other
+    requests), its hosts, and the origin the top cause's evidence (earliest first) names."""
+    causes = incident.get("root_causes") or []
+    top = causes[0] if causes else {}
+    texts = list(top.get("evidence") or [])
+    if incident.get("origin"):
+        texts.append(incident["origin"].get("message") or "")
+    origin = origin_of(texts)
+    if origin is None:
+        first = (top.get("instance_ids") or incident.get("instance_ids") or [None])[0]
+        origin = ("instance", first) if first else None
+    seeds = [*_cause_ids(causes[:1]), *(incident.get("instance_ids") or [])]
+    return collector.subgraph(seeds, hosts=incident.get("hosts") or [], origin=origin,
+                              extra=incident.get("request_ids") or [])

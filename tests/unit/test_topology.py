@@ -181,3 +181,27 @@ def test_memory_stays_within_its_bounds_whatever_the_lines(lines, hosts, max_nod
     assert all(s in c.nodes and t in c.nodes for s, _, t in c.edges)
     again = TopologyCollector.from_state(json.loads(json.dumps(c.to_state())))
     assert list(again.nodes) == list(c.nodes) and set(again.edges) == set(c.edges)
+
+
+def test_window_graph_then_incident_graph_as_the_two_stages_use_them():
+    from engine.topology import INCIDENT_CONFIG, incident_graph, window_graph
+
+    evs = events()
+    result = {"session_key": INSTANCE, "instance_ids": [INSTANCE], "request_ids": [REQ, "req-unknown"],
+              "hosts": ["compute-2"], "root_causes": [{"instance_ids": [INSTANCE], "request_ids": [REQ]}]}
+    graph = window_graph(evs[:5], result)
+    cinder = window_graph(evs[5:6], {"session_key": CINDER_REQ, "request_ids": [CINDER_REQ], "hosts": ["controller"]})
+    stage = TopologyCollector(INCIDENT_CONFIG)
+    stage.merge(graph)
+    stage.merge(cinder)
+    incident = {"root_causes": [{"evidence": [LINES[5][2]], "instance_ids": [INSTANCE], "request_ids": [REQ]}],
+                "instance_ids": [INSTANCE], "request_ids": [REQ, CINDER_REQ], "hosts": ["compute-2", "controller"],
+                "origin": {"message": "Failed to create iscsi target"}}
+    topo = incident_graph(stage, incident)
+    kinds = by_kind(topo)
+    assert topo["origin"] == VOLUME
+    assert kinds["instance"] == [INSTANCE] and PORT in kinds["port"] and kinds["volume"] == [VOLUME]
+    assert set(kinds["host"]) == {"compute-2", "controller"} and CINDER_REQ in kinds["request"]
+    assert "req-unknown" not in {n["id"] for n in topo["nodes"]}    # not an id: never a node
+    import schemas
+    schemas.validate("rca_incident", {**schemas.examples("rca_incident", "valid")[0], "topology": topo})
