@@ -22,6 +22,7 @@ import faust
 import schemas
 from config.settings import KafkaSettings, Settings
 from consumers import metrics, models
+from consumers.blast_radius import BlastRadius
 from consumers.deadletters import S3ClaimCheck, dead_letter
 from consumers.control import DUPLICATE, CommandValidator, control_event, processed_command_ids
 from consumers.jobs import JobRunner
@@ -134,7 +135,9 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
     async def reread_gaps() -> None:
         await repair.reread()
 
-    correlation_topic = _add_incident_stage(app, settings, pipeline, results_topic, repair)
+    # blast radius (consumers/blast_radius.py) and the open incidents /metrics names (alert rules)
+    blast, open_incidents = BlastRadius(), metrics.OpenIncidents()
+    correlation_topic = _add_incident_stage(app, settings, pipeline, results_topic, repair, blast, open_incidents)
 
     scorer_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rca-scoring")
     in_flight = asyncio.Semaphore(MAX_SCORING_BATCHES)
@@ -174,6 +177,8 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
             if records:
                 await asyncio.gather(*records)
             for w, result in zip(windows, results):
+                if result["is_incident"]:
+                    blast.attach(w, result)   # its own lines' subgraph, for the incident stage only
                 topic = correlation_topic if result["is_incident"] else results_topic
                 await topic.send(key=w.id.encode(), value=schemas.encode(result), callback=release_inputs(w))
         except Exception:  # noqa: BLE001 - their inputs stay unacked and are read again after a restart
@@ -240,7 +245,7 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
             tracker.log_metrics({**snapshot, "open_windows": len(pipeline.windows),
                                  "late_events": pipeline.windows.late_total})
 
-    metrics.serve(app, pipeline, settings)   # Prometheus /metrics (RCA_WORKER_METRICS_HOST/PORT)
+    metrics.serve(app, pipeline, settings, open_incidents)   # Prometheus /metrics (RCA_WORKER_METRICS_HOST/PORT)
     return app
 
 
@@ -252,7 +257,8 @@ class SinglePartitionTable(faust.Table):
 
 
 def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, results_topic,
-                        repair: GapRepair):
+                        repair: GapRepair, blast: BlastRadius | None = None,
+                        open_incidents: metrics.OpenIncidents | None = None):
     """The second stage: incident windows of every worker -> one correlator -> rca.incidents.
 
     Window stages send incident windows to the one-partition correlation topic, so the
@@ -274,6 +280,9 @@ def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, 
     state = app.tables.add(SinglePartitionTable(
         app, name="incident-state", beacon=app.tables.beacon, key_type=str, partitions=1,
         help="The correlator's open incidents (consumers/incidents.py to_state)"))
+    blast, open_incidents = blast or BlastRadius(), open_incidents or metrics.OpenIncidents()
+    blast.bind(state)            # the topology collector, beside the correlator
+    open_incidents.bind(state)
     # the correlator, while this worker owns the partition; the event time of its newest window
     # and when (monotonic) it came, so quiet periods pass with the wall clock when nothing comes
     live: dict = {"correlator": None, "event_time": 0.0, "seen_at": 0.0}
@@ -287,6 +296,8 @@ def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, 
 
     async def send_incidents(messages) -> None:
         for m in messages:
+            blast.annotate(m)
+            open_incidents.track(m)
             pipeline.counters.incidents_opened += m["state"] == "open"
             pipeline.counters.incidents_resolved += m["state"] == "resolved"
             await incidents_topic.send(key=m["incident_id"].encode(), value=schemas.encode(m))
@@ -296,6 +307,7 @@ def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, 
         async for event in repair.events(stream):
             corr = correlator()
             result = schemas.decode(event.value)
+            blast.take(result)   # the window's subgraph: learnt here, never on rca.results
             messages = corr.observe(result)
             live["event_time"], live["seen_at"] = corr.event_time, time.monotonic()
             result["incident_id"] = corr.incident_of(result["window_id"])
@@ -317,6 +329,8 @@ def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, 
     @app.on_partitions_revoked.connect
     async def forget_correlator(_app, revoked, **_kw) -> None:
         live["correlator"] = None    # restored from the table by whoever owns the partition next
+        blast.forget()
+        open_incidents.forget()
 
     return correlation_topic
 

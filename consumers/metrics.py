@@ -48,13 +48,71 @@ class StreamState:
         return (e1 - e0) / (t1 - t0) if t1 > t0 else 0.0
 
 
+OPEN_INCIDENTS_KEY = "open-incidents"   # the board's key in the incident stage's table
+
+
+class OpenIncidents:
+    """The open incidents of the incident stage, for ``rca_incident_open_info`` (one series each).
+
+    Why a series per incident: an alert rule can only carry what its series' labels
+    carry, and an operator's page needs the incident id and the top cause. Cardinality is
+    bounded: at most ``limit`` incidents (the most recently changed), and a resolved one
+    is dropped at once (its series goes stale, the alert resolves). Only the worker that
+    runs the incident stage fills it; the board lives in that stage's table
+    (``bind``), so a restart does not resolve and re-fire every open alert.
+    """
+
+    def __init__(self, limit: int = 50) -> None:
+        self.limit = limit
+        self.state = None
+        self._open: dict[str, dict[str, str]] | None = None
+
+    def bind(self, state) -> None:
+        self.state = state
+
+    @property
+    def open(self) -> dict[str, dict[str, str]]:
+        if self._open is None:
+            stored = self.state.get(OPEN_INCIDENTS_KEY) if self.state is not None else None
+            self._open = dict(stored or {})
+        return self._open
+
+    def forget(self) -> None:
+        """Another worker runs the incident stage now: it reports them."""
+        self._open = None
+
+    def track(self, message: dict) -> None:
+        """One rca_incident message (open, updated or resolved)."""
+        iid = message["incident_id"]
+        board = self.open
+        board.pop(iid, None)
+        if message["state"] != "resolved":
+            top = (message.get("root_causes") or [{}])[0]
+            board[iid] = {"incident_id": iid, "top_cause": top.get("module") or top.get("subsystem") or "unknown",
+                          "category": top.get("category") or "unknown", "service": top.get("service") or ""}
+            while len(board) > self.limit:
+                del board[next(iter(board))]
+        if self.state is not None:
+            self.state[OPEN_INCIDENTS_KEY] = dict(board)
+
+    def metric(self) -> InfoMetricFamily:
+        info = InfoMetricFamily("rca_incident_open", "One series per open incident (the most recent "
+                                "ones, bounded): its id and top cause, for alert rules",
+                                labels=["incident_id", "top_cause", "category", "service"])
+        for entry in list((self._open or {}).values()):
+            info.add_metric([entry["incident_id"], entry["top_cause"], entry["category"], entry["service"]], {})
+        return info
+
+
 class WorkerCollector(Collector):
     """Reads a Pipeline (and the stream state) each time Prometheus scrapes."""
 
-    def __init__(self, pipeline: Pipeline, app_id: str, state: StreamState | None = None) -> None:
+    def __init__(self, pipeline: Pipeline, app_id: str, state: StreamState | None = None,
+                 incidents: OpenIncidents | None = None) -> None:
         self.pipeline = pipeline
         self.app_id = app_id
         self.state = state or StreamState()
+        self.incidents = incidents
         self._seen_version: str | None = None
         self._seen_at: float | None = None
 
@@ -90,6 +148,8 @@ class WorkerCollector(Collector):
         yield counter("rca_model_refusals", "Model bundles refused (verification, loading or self-check)",
                       c.model_refusals)
         yield self._model_info(p, c)
+        if self.incidents is not None:
+            yield self.incidents.metric()
         loaded_at = c.model_loaded_at or self._seen_at
         if loaded_at is not None:
             yield GaugeMetricFamily("rca_model_loaded_timestamp_seconds", "When the served model was loaded",
@@ -124,10 +184,11 @@ class WorkerCollector(Collector):
         return info
 
 
-def registry_for(pipeline: Pipeline, app_id: str, state: StreamState | None = None) -> CollectorRegistry:
+def registry_for(pipeline: Pipeline, app_id: str, state: StreamState | None = None,
+                 incidents: OpenIncidents | None = None) -> CollectorRegistry:
     """A registry of this worker's metrics plus the process's (CPU, memory, GC)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(WorkerCollector(pipeline, app_id, state))
+    registry.register(WorkerCollector(pipeline, app_id, state, incidents))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
@@ -153,13 +214,13 @@ def read_lag(consumer, monitor) -> dict[tuple[str, int], int]:
     return out
 
 
-def serve(app, pipeline: Pipeline, settings) -> CollectorRegistry | None:
+def serve(app, pipeline: Pipeline, settings, incidents: OpenIncidents | None = None) -> CollectorRegistry | None:
     """Expose /metrics for this worker (call once in build_app); None when turned off."""
     cfg = settings.worker
     if not cfg.metrics_port:
         return None
     state = StreamState()
-    registry = registry_for(pipeline, cfg.app_id, state)
+    registry = registry_for(pipeline, cfg.app_id, state, incidents)
 
     @app.task
     async def start_metrics_endpoint() -> None:
