@@ -17,7 +17,7 @@ from config.settings import WorkerSettings
 from consumers.envelope import split_records
 from consumers.ingest import Decoder, Joined, Rejected
 from consumers.windowing import DUPLICATE, Window, WindowStore
-from engine.baseline import MinedEvent, analyze_window
+from engine.baseline import MinedEvent, analyze_window, template_summary
 from engine.rca.features import signature
 from engine.rca.followups import Activity, FollowUps
 from engine.rca.model import first_problem_time
@@ -166,7 +166,7 @@ class Pipeline:
         self.miner = TemplateMiner()
         self.windows = WindowStore(cfg.window_seconds, cfg.allowed_lateness_seconds, cfg.idle_timeout_seconds,
                                    cfg.max_open_windows, cfg.max_events_per_window, published,
-                                   staggered=cfg.window_staggered)
+                                   staggered=cfg.window_staggered, describe=self._closing)
         self.counters = Counters()
         # the served model's follow-up check (None: baseline, or a bundle without one) and the
         # workflow steps this worker has seen lately (engine/rca/followups.py)
@@ -264,13 +264,30 @@ class Pipeline:
                 del windows[next(iter(windows))]
             windows[key] = None if duplicate else self.windows.last_window
 
+    def _closing(self, window: Window) -> dict:
+        """A window closes: its events name their templates as they are now (one generalised or
+        merged since a line was mined has a new id: engine/templates.py), and the published-windows
+        table keeps them beside its offsets, so a copy published again after a crash names them as
+        the first copy did, although the restarted miner has not generalised what this one had."""
+        live = self.miner.live
+        for item in window.items:
+            tid = item.template_id
+            try:
+                now_id, text = live(tid)
+            except KeyError:   # mined by a miner swapped out since (a model reload)
+                continue
+            if now_id != tid:
+                item.template_id, item.template = now_id, text
+        return {"templates": template_summary(window.items)}
+
     def swap_miner(self, miner: TemplateMiner) -> None:
         """Use a model's miner; events already in open windows are re-mined so ids match the model."""
         self.miner = miner
         for window in self.windows.open_windows():
             for item in window.items:
                 r = miner.add(item.event.message)
-                item.template_id, item.template, item.params = str(r.template_id), r.template, list(r.params)
+                item.template_id, item.template, item.params = r.template_id, r.template, list(r.params)
+                item.model_id = r.model_id
 
     def result(self, window: Window) -> dict:
         """The RCA result message of one closed window (see `results`)."""
@@ -301,6 +318,9 @@ class Pipeline:
         produced_at = format_timestamp(time.time())
         out = []
         for window, analysis in zip(windows, analyses):
+            if window.record is not None and "templates" in window.record:
+                # a rebuilt window names its templates as its first copy did (windowing.py)
+                analysis["templates"] = window.record["templates"]
             self.counters.observe_analysis(elapsed)
             self.counters.windows_closed[window.closed_by] += 1
             self.counters.incidents += bool(analysis["is_incident"])

@@ -36,7 +36,10 @@ partition, each with its own stream time):
   (its result may or may not have got out: it is published again, with the
   same id and the same events). A closed window's id is never reused. The
   worker backs `published` with a changelog-backed Faust table; tests and
-  replays use a dict.
+  replays use a dict. `describe(window)` adds what else the record keeps: the
+  worker records the window's templates, so the copy a rebuilt window gets
+  names them as the first did (a restarted miner has not yet generalised what
+  the first had: engine/templates.py);
 
 "Offsets" here are positions within a partition: the worker numbers the records
 of a message `offset * 4096 + index` (a batch envelope holds many records), and
@@ -52,7 +55,7 @@ import heapq
 import itertools
 import logging
 import math
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +93,7 @@ class Window:
     expected: set[int] | None = None   # a recorded window being rebuilt: offsets still to come back
     recorded: Any = None               # what the store wrote for it (the worker waits for that write)
     closed_by: str = ""
+    record: dict | None = None         # a rebuilt window: its entry in `published` (what its result said)
     id: str = field(default="", repr=False, compare=False)   # window_id(key, start, partition), computed once
 
     def __post_init__(self) -> None:
@@ -117,7 +121,7 @@ class WindowStore:
 
     def __init__(self, size: float, lateness: float, idle_timeout: float, max_open: int,
                  max_items: int, published: MutableMapping[str, dict] | None = None,
-                 staggered: bool = False) -> None:
+                 staggered: bool = False, describe: Callable[[Window], dict] | None = None) -> None:
         self.size = size
         self.staggered = staggered   # window starts offset per session key (engine.sessions.window_offset)
         self.lateness = lateness
@@ -125,6 +129,7 @@ class WindowStore:
         self.max_open = max_open
         self.max_items = max_items
         self.published: MutableMapping[str, dict] = {} if published is None else published
+        self.describe = describe   # more of a closed window to record (the pipeline: its templates)
         self._open: dict[tuple[int, str, float], Window] = {}
         self._by_key: dict[tuple[int, str], set[float]] = {}
         self._parts: dict[int, _Partition] = {}
@@ -210,7 +215,7 @@ class WindowStore:
         for pkey, window in list(self._replaying.items()):
             if window.partition in partitions and window.tokens:
                 del self._replaying[pkey]
-                window.recorded = None
+                window.recorded = window.record = None   # not the recorded window any more
                 out.append(window)
         return out
 
@@ -292,7 +297,8 @@ class WindowStore:
         published = self.published
         published[pkey] = {"key": window.key, "start": window.start, "closed_by": window.closed_by,
                            "events": window.event_count, "late": window.late_count,
-                           "offsets": compress_offsets(window.offsets)}
+                           "offsets": compress_offsets(window.offsets),
+                           **(self.describe(window) if self.describe is not None else {})}
         window.recorded = getattr(published, "last_sent", None)
         if len(published) > REMEMBER_PUBLISHED:
             del published[next(iter(published))]
@@ -356,7 +362,7 @@ class WindowStore:
                 return DUPLICATE
             window = Window(entry["key"], entry["start"], entry["start"] + self.size, partition,
                             id=pkey.split("/", 1)[1], event_count=entry["events"], late_count=entry["late"],
-                            closed_by=entry["closed_by"])
+                            closed_by=entry["closed_by"], record=entry)
             window.expected = set(offsets)
             window.offsets = offsets
             self._replaying[pkey] = window

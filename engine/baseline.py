@@ -63,7 +63,6 @@ def window_summary(items: list[MinedEvent]) -> dict:
 def _summary(items: list[MinedEvent], errors: list[LogEvent]) -> dict:
     levels = Counter(m.event.level or "UNKNOWN" for m in items)
     services = sorted({m.event.service for m in items if m.event.service})
-    templates = Counter((m.template_id, m.template) for m in items)
     first = errors[0] if errors else None
     return {
         "levels": dict(levels),
@@ -72,10 +71,7 @@ def _summary(items: list[MinedEvent], errors: list[LogEvent]) -> dict:
         "hosts": _capped(m.event.host for m in items),
         "request_ids": _capped(m.event.request_id for m in items),
         "instance_ids": _capped(m.event.instance_id for m in items),
-        "templates": [
-            {"template_id": tid, "template": text, "count": count}
-            for (tid, text), count in templates.most_common(10)
-        ],
+        "templates": template_summary(items),
         "first_error": None if first is None else {
             "time": format_timestamp(first.timestamp) if first.timestamp else None,
             "service": first.service,
@@ -86,6 +82,12 @@ def _summary(items: list[MinedEvent], errors: list[LogEvent]) -> dict:
 
 
 MAX_IDS = 50
+
+
+def template_summary(items: list[MinedEvent]) -> list[dict]:
+    """A window's ten most frequent templates (id, text, count), as results show them."""
+    templates = Counter((m.template_id, m.template) for m in items)
+    return [{"template_id": tid, "template": text, "count": count} for (tid, text), count in templates.most_common(10)]
 
 
 def _capped(values) -> list[str]:

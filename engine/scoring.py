@@ -100,7 +100,7 @@ class BundleScorer:
         tids, params = [], []
         for e in events:
             r = match(e.message)
-            tids.append(str(r.template_id) if r else "?")
+            tids.append(r.model_id if r else "?")   # the model's keys (results name template ids)
             params.append(list(r.params) if r else [])
         sig = self.signals(events, tids, params, fast_mode=fast_mode)
         report = rca_analyze(events, self.bundle.rca_model, issue=issue, scope=scope)
@@ -115,7 +115,7 @@ class BundleScorer:
     def analyze_windows(self, windows: Sequence[list[MinedEvent]]) -> list[dict]:
         """The analyses of many closed windows: the LSTM runs once over all of them."""
         events = [[m.event for m in items] for items in windows]
-        tids = [[m.template_id for m in items] for items in windows]
+        tids = [[m.model_key for m in items] for items in windows]   # the keys the model was trained on
         seq_dev: list[list[int] | None] = [None] * len(windows)
         if self.bundle.sequence_model is not None:
             seq_dev = self._sequence_deviations([(e, t) for e, t in zip(events, tids) if e])
@@ -124,7 +124,7 @@ class BundleScorer:
         out = []
         for items, evs, t, dev in zip(windows, events, tids, seq_dev):
             summary = window_summary(items)
-            sig = self.signals(evs, t, [m.params for m in items], sequence_deviations=dev)
+            sig = self.signals(evs, t, [m.params for m in items], sequence_deviations=dev)   # t: model keys
             known = [m.signature for m in items]
             report = rca_analyze(evs, self.bundle.rca_model, scope="window",
                                  sigs=known if None not in known else None)

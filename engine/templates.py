@@ -368,6 +368,16 @@ class TemplateMiner:
             seen += 1
         return tid
 
+    def live(self, tid: str) -> tuple[str, str]:
+        """(live id, its text) of a template id that may have been generalised or merged away
+        since a line was matched; KeyError for an id this miner never had."""
+        cluster = self._clusters.get(tid)
+        if cluster is None:
+            cluster = self._clusters.get(self.resolve(tid))
+            if cluster is None:
+                raise KeyError(tid)
+        return cluster.id, cluster.text
+
     def size_of(self, tid: str) -> int:
         """How many lines the template has absorbed."""
         return self._clusters[self.resolve(tid)].size
