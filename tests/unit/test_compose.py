@@ -12,7 +12,7 @@ STANDARD = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}
 
 def test_services_are_the_stack_plus_worker_page_and_monitoring():
     assert set(COMPOSE["services"]) == {"kafka", "s3proxy", "postgres", "mlflow", "worker", "ui", "prometheus",
-                                        "grafana"}
+                                        "alertmanager", "grafana"}
 
 
 def test_ports_match_the_local_stack_defaults():
@@ -66,3 +66,18 @@ def test_grafana_dashboard_is_provisioned_and_uses_worker_metrics():
     exprs = [t["expr"] for f in dashboards.glob("*.json") for p in json.loads(f.read_text())["panels"]
              for t in p["targets"]]
     assert any("rca_consumer_lag" in e for e in exprs) and any("rca_analysis_seconds_bucket" in e for e in exprs)
+
+
+def test_prometheus_loads_the_alert_rules_and_sends_to_the_alertmanager():
+    prom = COMPOSE["services"]["prometheus"]
+    mounts = {v.split(":")[1]: PROJECT_ROOT / v.split(":")[0] for v in prom["volumes"]}
+    config = yaml.safe_load(mounts["/etc/prometheus/prometheus.yml"].read_text())
+    assert all(f in mounts and mounts[f].exists() for f in config["rule_files"])
+    am = COMPOSE["services"]["alertmanager"]
+    target = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
+    assert target.split(":")[0] == "alertmanager" and any(p.endswith(":" + target.split(":")[1]) for p in am["ports"])
+    am_mount = next(v for v in am["volumes"] if v.endswith("/etc/alertmanager/alertmanager.yml:ro"))
+    assert "receivers" in yaml.safe_load((PROJECT_ROOT / am_mount.split(":")[0]).read_text())
+    # the incident alert links to the page the ui service serves
+    ui_port = COMPOSE["services"]["ui"]["environment"]["RCA_UI_PORT"]
+    assert config["global"]["external_labels"]["rca_ui_url"].endswith(":" + ui_port)
