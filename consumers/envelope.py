@@ -13,9 +13,14 @@ so each record is validated on its own and a bad one is one dead letter.
 
 An object with a ``records`` key that breaks the envelope schema (no or wrong
 ``schema_version``, records not a non-empty list of objects and strings, extra
-keys) is not split: ``None``, so the whole value goes on as one record, fails
-the log event schema and becomes one dead letter with its original bytes.
-Nothing is dropped silently.
+keys) is not split: ``None``, so the whole value goes on as one record and
+becomes one dead letter with its original bytes: with a ``schema_version`` it
+fails the log event schema; without one, when it looks like an envelope
+(``is_envelope_like``: a ``records`` list and no key the envelope schema
+lacks), the decoder rejects it with the envelope schema's error
+(``envelope_error``), since every JSON message carries ``schema_version``. A
+logged request body that merely has a ``records`` key beside others (a DNS
+record set) stays a raw line. Nothing is dropped silently.
 
 Cost: a one-record JSON event (no ``"records"`` key, no line break inside) is
 recognised by two substring scans and never parsed here; only envelopes and
@@ -29,6 +34,7 @@ import schemas
 
 _RECORDS_KEY = b'"records"'
 _WHITESPACE = b" \t\r\n"
+_ENVELOPE_KEYS = frozenset(schemas.schema("log_batch")["properties"])   # schema_version, records
 
 
 def split_records(value: bytes | None) -> list[bytes] | None:
@@ -49,6 +55,21 @@ def split_records(value: bytes | None) -> list[bytes] | None:
     if b"\n" in value.rstrip(_WHITESPACE):
         return _ndjson(value)
     return None
+
+
+def is_envelope_like(obj: dict) -> bool:
+    """A JSON object that can only be meant as a batch envelope: a ``records`` key, and no key
+    beside it that the envelope schema does not have."""
+    return "records" in obj and _ENVELOPE_KEYS.issuperset(obj)
+
+
+def envelope_error(obj: dict) -> str:
+    """Why `obj` is not a batch envelope (the schema's first error)."""
+    try:
+        schemas.validate("log_batch", obj)
+    except schemas.SchemaError as exc:
+        return str(exc)
+    return "log_batch: not an envelope"
 
 
 def _envelope(obj: dict) -> list[bytes] | None:

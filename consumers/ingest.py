@@ -5,7 +5,11 @@ message and sends rejections to the dead-letter topic (consumers/deadletters.py)
 
 - A JSON *object* that looks like a log event (it has "message" or
   "schema_version") must follow log_event.schema.json (else
-  ``schema_violation``).
+  ``schema_violation``). One that looks like a batch envelope (a "records"
+  list and no key the envelope schema lacks) but was not split as one
+  (consumers/envelope.py) is ``schema_violation`` too, with the envelope
+  schema's error: every JSON message carries ``schema_version`` (DESIGN.md),
+  and a batch read as one raw line would hide its records in one event.
 - Anything else that is valid UTF-8 text is a raw line: a plain oslo.log line,
   but also what shippers send on continuation lines (a pprint dump ``{'a': 1}``,
   a logged request body ``{"server": ...}``, a traceback line, an indented
@@ -34,6 +38,7 @@ import orjson
 
 import schemas
 from config.settings import WorkerSettings
+from consumers.envelope import envelope_error, is_envelope_like
 from engine.parsing import RecordJoiner, parse_line, parse_lines, service_from_source
 from schemas.log_event import LogEvent
 
@@ -134,8 +139,12 @@ class Decoder:
             obj = orjson.loads(stripped)
         except orjson.JSONDecodeError:
             return None  # '{' or '[' text that is not JSON: a pprint dump, a cut body...
-        if obj.__class__ is not dict or ("message" not in obj and "schema_version" not in obj):
-            return None  # a logged body or list: a raw line
+        if obj.__class__ is not dict:
+            return None  # a logged list: a raw line
+        if "message" not in obj and "schema_version" not in obj:
+            if is_envelope_like(obj):   # a batch envelope without its schema_version: never a raw line
+                return Rejected("schema_violation", envelope_error(obj))
+            return None  # a logged body: a raw line
         try:
             schemas.validate("log_event", obj)
         except schemas.SchemaError as exc:

@@ -20,6 +20,9 @@ recovery (`Consumer.perform_seek`):
    past the records sought back to (Faust sets it after handing each record over), so
    they would be dropped too and the partition would go silent. Such a record puts the
    gap back to draining, and the partition is sought again once the stale batch is done.
+   Records that retention deleted are no gap: before seeking back, the gap is moved up to
+   the log-start offset (a group that never committed expects offset 0, and the first
+   record of a trimmed topic is above it).
 
 Both are workarounds at the narrowest point we found; remove them when faust-streaming
 fixes its seek.
@@ -167,9 +170,26 @@ class GapRepair:
                 gap.reseeks += 1
             elif since <= DRAIN_SECONDS:
                 continue
+            else:
+                await self._skip_deleted(tp, gap)
             await self.app.consumer.seek(tp, gap.start)
             self.app.consumer.resume_partitions({tp})
             gap.since, gap.sought = time.monotonic(), True
+
+    async def _skip_deleted(self, tp: TP, gap: Gap) -> None:
+        """Records below the log-start offset were deleted by retention: they never come, so the
+        gap starts at the log start. Without this, a group that never committed (expecting offset
+        0) on a trimmed topic sought back to 0, got the first kept record, which is above 0, and
+        waited GAP_WAIT_SECONDS for records that no longer exist."""
+        try:
+            start = (await self.app.consumer.earliest_offsets(tp)).get(tp)
+        except Exception:  # noqa: BLE001 - the seek back below is right in any case, only slower
+            log.debug("partition %s/%d: log-start offset unknown", tp.topic, tp.partition, exc_info=True)
+            return
+        if start is not None and start > gap.start:
+            log.info("partition %s/%d: records %d..%d were deleted by retention; reading from %d",
+                     tp.topic, tp.partition, gap.start, start - 1, start)
+            gap.start = start
 
     def reset(self) -> None:
         self.next_offset.clear()

@@ -254,7 +254,11 @@ class Registry:
 
     @_user_errors
     def rollback(self) -> tuple[VersionInfo, VersionInfo]:
-        """Move ``production`` to the version that held it before; returns (from, to)."""
+        """Move ``production`` to the version that held it before; returns (from, to).
+
+        The target's bundle is verified first, as ``promote`` does (sha256 and HMAC, nothing
+        unpickled): rolling back to a bundle every worker would refuse leaves production where it
+        is (BundleVerificationError), and the history is left as it was."""
         aliases = self._aliases()
         current = aliases.get(PRODUCTION)
         if current is None:
@@ -271,6 +275,7 @@ class Registry:
                 raise RuntimeError(f"no earlier production version of {self.name!r} to roll back to")
             history = [max(older)]
         target = history[-1]
+        self.verify(target)
         self._set_history(history)
         self.client.set_registered_model_alias(self.name, PRODUCTION, str(target))
         log.info("rolled %s production back from version %d to %d", self.name, current, target)

@@ -54,10 +54,23 @@ def test_broken_envelope_is_one_record_that_is_dead_lettered(example):
     value = orjson.dumps(example)
     assert split_records(value) is None
     out = decode_value(value, 1_000_000)
-    if "schema_version" in example:   # a JSON object that claims a schema and follows none: a dead letter
-        assert isinstance(out, Rejected) and out.reason == "schema_violation"
-    else:                             # the decoder's call (a raw line today); never lost
-        assert out is not None
+    # a JSON object that claims a schema and follows none, or an envelope without its schema_version
+    # (every JSON message carries one): a dead letter, never a raw line
+    assert isinstance(out, Rejected) and out.reason == "schema_violation"
+
+
+def test_an_envelope_without_schema_version_is_a_dead_letter_that_says_so():
+    value = orjson.dumps({"records": [EVENT, RAW]})
+    assert split_records(value) is None
+    out = decode_value(value, 1_000_000)
+    assert isinstance(out, Rejected) and out.reason == "schema_violation"
+    assert "log_batch" in out.error and "schema_version" in out.error
+
+
+def test_a_logged_body_with_a_records_key_among_others_stays_a_raw_line():
+    body = orjson.dumps({"name": "www.example.org.", "type": "A", "records": ["10.0.0.1"]})
+    out = decode_value(body, 1_000_000)
+    assert isinstance(out, LogEvent) and out.message == body.decode()
 
 
 @pytest.mark.parametrize("example", schemas.examples("log_batch", "valid"))
