@@ -35,6 +35,18 @@ EVIDENCE = [
     "2026-11-29 10:00:08.540 4411 ERROR nova.compute.manager [req-6f1c2a9e-5b7d-4c1e-9a3f-2d8e4b6c1a70 - - - - -] "
     "[instance: 3f9a7c1e-2b4d-4e6f-8a1c-9d7e5b3a1c2f] Instance failed to spawn: VirtualInterfaceCreateException",
 ]
+INSTANCE, PORT = "3f9a7c1e-2b4d-4e6f-8a1c-9d7e5b3a1c2f", "8c2f6a1e-3d4b-4f5a-9e8d-7c6b5a4f3e2d"
+REQUEST = "req-6f1c2a9e-5b7d-4c1e-9a3f-2d8e4b6c1a70"
+TOPOLOGY = {   # as engine/topology.py builds it from the evidence lines above
+    "nodes": [{"id": PORT, "kind": "port"}, {"id": INSTANCE, "kind": "instance"}, {"id": "compute-2", "kind": "host"},
+              {"id": "controller", "kind": "host"}, {"id": REQUEST, "kind": "request"},
+              {"id": "9faba827-2e50-4d4e-b52f-a53c0bf64ef7", "kind": "network", "name": "private"}],
+    "edges": [{"source": PORT, "target": INSTANCE, "kind": "port_of"}, {"source": INSTANCE, "target": "compute-2", "kind": "runs_on"},
+              {"source": PORT, "target": "compute-2", "kind": "bound_to"},
+              {"source": PORT, "target": "9faba827-2e50-4d4e-b52f-a53c0bf64ef7", "kind": "in_network"},
+              {"source": REQUEST, "target": PORT, "kind": "touched"}, {"source": REQUEST, "target": INSTANCE, "kind": "touched"},
+              {"source": REQUEST, "target": "controller", "kind": "touched"}],
+    "origin": PORT, "truncated": False}
 RECOMMENDATION = ("Check the neutron L2 agent on the target host and the ML2 mechanism drivers; "
                   "nova waits for the network-vif-plugged event (vif_plugging_timeout).")
 
@@ -87,6 +99,8 @@ def incident(tag: str, revision: int, state: str, windows: int, resolved: bool =
         "window_ids": [wid(i, iid) for i in range(windows)], "window_count": windows,
         "model_version": "3", "analyzer": "bundle", "produced_at": "2026-11-29T10:05:00.000Z",
     }
+    if not resolved:
+        msg["topology"] = TOPOLOGY
     schemas.validate("rca_incident", msg)
     return msg
 
@@ -170,6 +184,17 @@ def test_incident_appears_with_top_cause_and_updates_live(stack, topics, start_w
     expect(card).to_contain_text("vif_plugging_timeout")         # recommendation
     expect(card).to_contain_text("compute-2")                    # hosts
     expect(page.locator(f'[data-incident-id="{old["incident_id"]}"]')).to_have_attribute("data-state", "resolved")
+    # the blast radius: drawn (SVG), origin highlighted, entities listed by kind
+    graph = card.locator("svg.topology")
+    expect(graph).to_be_visible()
+    expect(graph.locator(".node")).to_have_count(6)
+    expect(graph.locator(f'.node.origin[data-id="{PORT}"]')).to_have_count(1)
+    assert graph.locator(".edge").count() == 7
+    entities = card.locator(".entities")
+    expect(entities.locator('[data-kind="instance"]')).to_contain_text(INSTANCE)
+    expect(entities.locator('[data-kind="port"] .chip.origin')).to_have_text(PORT)
+    expect(entities.locator('[data-kind="host"]')).to_contain_text("compute-2")
+    expect(entities.locator('[data-kind="network"]')).to_contain_text("private")
 
     # an update arrives: the page changes without a reload (server-sent events)
     page.evaluate("window.__marker = 'same page'")
@@ -221,9 +246,27 @@ def test_injected_fault_becomes_an_incident_on_the_page(stack, topics, start_wor
     expect(page.locator("main")).to_contain_text(truth["subsystem"], timeout=30_000)
     expect(page.locator("[data-incident-id]").filter(has_text=truth["module"]).first).to_be_visible(timeout=30_000)
     expect(page.locator("#health")).to_contain_text("1 of 1", timeout=60_000)
+    # its blast radius, from the logs alone: the fault's instance, the host it runs on, its volume
+    instance, volume = truth["instance_ids"].split(",")[0], truth["resource_ids"].split(",")[0]
+    blast = page.locator(".blast").filter(has_text=volume).filter(has_text=instance).first
+    expect(blast).to_be_visible(timeout=30_000)
+    entities = blast.locator(".entities")
+    expect(entities.locator('[data-kind="instance"]')).to_contain_text(instance)
+    expect(entities.locator('[data-kind="volume"]')).to_contain_text(volume)
+    expect(blast.locator(f'svg.topology .node[data-kind="volume"][data-id="{volume}"]')).to_have_count(1)
+    expect(blast.locator(f'svg.topology .node[data-kind="instance"][data-id="{instance}"]')).to_have_count(1)
+    expect(blast.locator("svg.topology .node.origin")).to_have_count(1)
+    relations = blast.evaluate("el => [...el.querySelectorAll('svg.topology path.edge title')].map(t => t.textContent)")
+    assert f"{volume} attached_to {instance}" in relations, relations
+    runs_on = [r.split(" runs_on ")[1] for r in relations if r.startswith(f"{instance} runs_on ")]
+    assert runs_on and runs_on[0].startswith("compute-"), relations
+    expect(entities.locator('[data-kind="host"]')).to_contain_text(runs_on[0])
+    blast.scroll_into_view_if_needed()
+    blast.screenshot(path=str(tmp_path / "blast-radius.png"))
 
     shot = tmp_path / "incident-page-e2e.png"
     page.screenshot(path=str(shot), full_page=True)
     keep = PROJECT_ROOT / ".state" / "screenshots"
     keep.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, keep / "incident-page-e2e.png")
+    shutil.copy(tmp_path / "blast-radius.png", keep / "blast-radius.png")
