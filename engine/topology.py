@@ -448,3 +448,23 @@ def incident_graph(collector: TopologyCollector, incident: dict) -> dict:
     seeds = [*_cause_ids(causes[:1]), *(incident.get("instance_ids") or [])]
     return collector.subgraph(seeds, hosts=incident.get("hosts") or [], origin=origin,
                               extra=incident.get("request_ids") or [])
+
+
+def main() -> None:
+    """`python -m engine.topology`: rca_incident JSON lines in (``rca incidents --json``), one line
+    per incident out: its id, state and top cause, then its affected entities by kind."""
+    import json
+    import sys
+
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        incident = json.loads(line)
+        top = (incident.get("root_causes") or [{}])[0]
+        cause = top.get("module") or top.get("subsystem") or "no located cause"
+        sys.stdout.write(f"{incident['incident_id']}  {incident['state']:<8}  {cause}\n"
+                         f"    {one_line(incident.get('topology'))}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -95,6 +95,9 @@ echo
 echo "== incidents (rca incidents)"
 rca incidents --all 2>/dev/null || echo "(no $RCA_TOPIC_INCIDENTS topic: this worker does not publish incidents)"
 echo
+echo "== blast radius of each incident (the entities its logs name, by kind; engine/topology.py)"
+{ rca incidents --all --json 2>/dev/null || true; } | .venv/bin/python -m engine.topology
+echo
 echo "== ground truth of the simulated faults ($demo/live/ground_truth.tsv)"
 awk -F'\t' '{printf "%-5s %-24s %-24s %-24s %s\n", $1, $2, substr($9, 1, 23), $5, $6}' "$demo/live/ground_truth.tsv"
 echo

@@ -205,3 +205,17 @@ def test_window_graph_then_incident_graph_as_the_two_stages_use_them():
     assert "req-unknown" not in {n["id"] for n in topo["nodes"]}    # not an id: never a node
     import schemas
     schemas.validate("rca_incident", {**schemas.examples("rca_incident", "valid")[0], "topology": topo})
+
+
+def test_one_line_per_incident_for_the_demo(monkeypatch, capsys):
+    import io
+
+    import schemas
+    from engine import topology
+
+    lines = "\n".join(json.dumps(e) for e in schemas.examples("rca_incident", "valid"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
+    topology.main()
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].strip().startswith("instance: b9000564") and "host: compute-1, controller" in out[1]
+    assert out[3].strip() == "no entities named"
