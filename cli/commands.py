@@ -333,6 +333,49 @@ def add_bench(sub) -> None:
     infer.add_argument("--logs", nargs="*", default=None, metavar="PATH", help="logs to build windows from")
     infer.add_argument("--windows", type=int, default=20_000)
     infer.set_defaults(func=cmd_bench_infer)
+    chaos = bsub.add_parser(
+        "chaos", help="a backlog under kill -9 of workers and of the broker: lost events, window copies, lag",
+        description="On a private broker (free ports, temporary data; the shared stack is left alone): publish a "
+                    "backlog of simulated messages, SIGKILL workers at random moments (a new one takes each one's "
+                    "place), hard-kill and restart the broker, wait until the group's lag is 0, then print events "
+                    "published, dead letters, distinct window ids, ids published more than once, ids whose copies "
+                    "differ, events lost, late share, drain time and lag over time. Figures only, no asserts.")
+    chaos.add_argument("--events", type=int, default=30_000, help="messages of backlog (default 30000)")
+    chaos.add_argument("--kills", type=int, default=3, help="workers killed with SIGKILL (default 3)")
+    chaos.add_argument("--broker-restarts", type=int, default=1, help="broker hard kills and restarts (default 1)")
+    chaos.add_argument("--workers", type=int, default=1, metavar="W", help="workers in the group (default 1)")
+    chaos.add_argument("--live-events", type=int, default=0, metavar="N",
+                       help="also keep publishing N messages while the faults go on (default 0)")
+    chaos.add_argument("--live-rate", type=float, default=2000.0, help="their rate, messages/s (default 2000)")
+    chaos.add_argument("--seed", type=int, default=1, help="input and fault moments (default 1)")
+    chaos.add_argument("--window", type=float, default=60.0, help="window size (s) (default 60)")
+    chaos.add_argument("--lateness", type=float, default=30.0, help="allowed lateness (s) (default 30)")
+    chaos.add_argument("--idle-timeout", type=float, default=2.0, help="idle timeout (s) (default 2)")
+    chaos.add_argument("--broker-down", type=float, default=3.0, help="seconds the broker stays down (default 3)")
+    chaos.add_argument("--timeout", type=float, default=900.0, help="give up waiting for lag 0 after N s (default 900)")
+    chaos.add_argument("--log-dir", default=None, metavar="DIR", help="worker logs here (default: a temporary folder)")
+    chaos.add_argument("--json", action="store_true", help="print the figures as JSON")
+    chaos.set_defaults(func=cmd_bench_chaos)
+
+
+def cmd_bench_chaos(args) -> int:
+    from pathlib import Path
+
+    from bench.chaos import ChaosConfig, run, summary_lines
+
+    cfg = ChaosConfig(events=args.events, kills=args.kills, broker_restarts=args.broker_restarts,
+                      workers=args.workers, seed=args.seed, window=args.window, lateness=args.lateness,
+                      idle_timeout=args.idle_timeout, broker_down=args.broker_down, live_events=args.live_events,
+                      live_rate=args.live_rate, timeout=args.timeout,
+                      log_dir=Path(args.log_dir) if args.log_dir else None)
+    cfg.check()   # bad flags: one line before anything starts
+    figures = run(cfg)
+    if args.json:
+        _out(json.dumps(figures))
+    else:
+        for line in summary_lines(figures):
+            _out(line)
+    return 0
 
 
 def cmd_bench_e2e(args) -> int:

@@ -1,0 +1,6 @@
+"""Benchmarks: programs that run the product under load or faults and print figures, never asserts.
+
+This package owns them (`rca bench chaos` lives here: `bench/chaos.py`). It may import every
+product package; no product module imports it (the `rca bench` commands in cli/ import it
+lazily, when asked), so an installed worker never loads benchmark code.
+"""
