@@ -272,6 +272,7 @@ def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, 
     from consumers.incidents import Correlator
 
     key = "correlator"
+    EVIDENCE_KEY = "evidence:"   # + incident id: its evidence records (consumers/incidents.py)
     counts = settings.topics.partitions()   # internal: Faust creates them when missing, with these counts
     correlation_topic = app.topic(settings.topics.correlation, key_type=bytes, value_type=bytes, internal=True,
                                   partitions=counts[settings.topics.correlation])
@@ -287,9 +288,24 @@ def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, 
     # and when (monotonic) it came, so quiet periods pass with the wall clock when nothing comes
     live: dict = {"correlator": None, "event_time": 0.0, "seen_at": 0.0}
 
+    def analyst(packed: list[dict]) -> list[dict]:
+        """The served model ranks an incident over its evidence records (none: the windows' votes)."""
+        rank = pipeline.incident_analyst
+        return rank(packed) if rank is not None else []
+
+    def save(corr: Correlator) -> None:
+        """The open incidents under one key, each incident's evidence records under one of its own."""
+        for iid, records in corr.evidence_changes().items():
+            if records is None:
+                state.pop(EVIDENCE_KEY + iid, None)
+            else:
+                state[EVIDENCE_KEY + iid] = records
+        state[key] = corr.to_state(evidence=False)
+
     def correlator() -> Correlator:
         if live["correlator"] is None:
-            live["correlator"] = Correlator.from_state(state.get(key))
+            live["correlator"] = Correlator.from_state(state.get(key), analyst=analyst,
+                                                       evidence=lambda iid: state.get(EVIDENCE_KEY + iid))
             live["event_time"], live["seen_at"] = live["correlator"].event_time, time.monotonic()
             log.info("correlator restored: %d open incidents", len(live["correlator"].incidents))
         return live["correlator"]
@@ -313,7 +329,7 @@ def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, 
             result["incident_id"] = corr.incident_of(result["window_id"])
             await results_topic.send(key=result["window_id"].encode(), value=schemas.encode(result))
             await send_incidents(messages)
-            state[key] = corr.to_state()
+            save(corr)
 
     @app.timer(interval=5.0)
     async def resolve_quiet_incidents():
@@ -324,7 +340,7 @@ def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, 
         messages = corr.expire(live["event_time"] + (time.monotonic() - live["seen_at"]))
         if messages:
             await send_incidents(messages)
-            state[key] = corr.to_state()
+            save(corr)
 
     @app.on_partitions_revoked.connect
     async def forget_correlator(_app, revoked, **_kw) -> None:

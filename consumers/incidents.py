@@ -77,14 +77,18 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import schemas
+from engine.rca.evidence import MAX_INCIDENT_EVENTS, select
 from engine.rca.knowledge import family
 from schemas.log_event import format_timestamp, parse_timestamp
 
 _UUID = re.compile(r"^(req-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# an id a record's text names: a request (req-UUID) or a resource UUID (instance, volume, port, ...)
+_NAMED_ID = re.compile(r"(?:req-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 STATE_VERSION = 1
 
 
@@ -99,6 +103,7 @@ class CorrelatorConfig:
     max_window_ids: int = 200        # window ids listed per incident (window_count counts them all)
     max_causes: int = 10             # root causes kept per incident
     max_evidence: int = 5            # evidence lines kept per cause
+    max_evidence_events: int = MAX_INCIDENT_EVENTS   # anomalous records kept per incident (its analysis)
 
     @classmethod
     def from_dict(cls, data: dict) -> "CorrelatorConfig":
@@ -153,32 +158,62 @@ def _add_capped(target: list, values, cap: int) -> None:
             seen.add(v)
 
 
+# packed evidence records (engine/rca/evidence.py) -> ranked root causes (rca_result root_cause
+# dicts): the served model's run-level analysis (engine.rca.model.rank_incident)
+Analyst = Callable[[list[dict]], list[dict]]
+
+
 @dataclass
 class Correlator:
-    """Open incidents and what links windows to them; all state is plain data (see to_state)."""
+    """Open incidents and what links windows to them; all state is plain data (see to_state).
+
+    ``analyst``: ranks an incident over its evidence records with the served model, as
+    ``rca analyze`` ranks a run (None: the windows' own causes are merged by their votes).
+    """
 
     config: CorrelatorConfig = field(default_factory=CorrelatorConfig)
     incidents: dict[str, dict] = field(default_factory=dict)   # id -> incident state (JSON-able)
     event_time: float = float("-inf")                          # newest window end seen
     window_incident: dict[str, str] = field(default_factory=dict)  # window id -> incident id (open ones)
+    analyst: Analyst | None = None
+    # incidents whose evidence records changed since ``evidence_changes`` was last asked
+    _evidence_dirty: set = field(default_factory=set)
 
     # -- state ------------------------------------------------------------------
-    def to_state(self) -> dict:
-        """A JSON-able snapshot (what the Faust table stores)."""
-        return {"version": STATE_VERSION, "config": asdict(self.config), "incidents": self.incidents,
+    def to_state(self, evidence: bool = True) -> dict:
+        """A JSON-able snapshot (what the Faust table stores). ``evidence=False``: without the
+        incidents' evidence records, which the worker stores under keys of their own
+        (``evidence_changes``) so that one table value stays small."""
+        incidents = self.incidents if evidence else {
+            iid: {k: v for k, v in inc.items() if k != "evidence_events"} for iid, inc in self.incidents.items()}
+        return {"version": STATE_VERSION, "config": asdict(self.config), "incidents": incidents,
                 "event_time": None if self.event_time == float("-inf") else self.event_time}
 
+    def evidence_changes(self) -> dict[str, list | None]:
+        """Incident id -> its evidence records, for the incidents whose records changed since the
+        last call (None: the incident is gone)."""
+        out = {iid: (self.incidents[iid].get("evidence_events") if iid in self.incidents else None)
+               for iid in sorted(self._evidence_dirty)}
+        self._evidence_dirty.clear()
+        return out
+
     @classmethod
-    def from_state(cls, state: dict | None, config: CorrelatorConfig | None = None) -> "Correlator":
-        """Restore a snapshot; ``config`` (when given) replaces the stored one."""
+    def from_state(cls, state: dict | None, config: CorrelatorConfig | None = None,
+                   analyst: Analyst | None = None,
+                   evidence: Mapping[str, list] | Callable[[str], list | None] | None = None) -> "Correlator":
+        """Restore a snapshot; ``config`` (when given) replaces the stored one. ``evidence``:
+        incident id -> evidence records, for a snapshot taken with ``evidence=False``."""
         if not state:
-            return cls(config or CorrelatorConfig())
+            return cls(config or CorrelatorConfig(), analyst=analyst)
         cfg = config or CorrelatorConfig.from_dict(state.get("config") or {})
-        out = cls(cfg, dict(state.get("incidents") or {}))
+        out = cls(cfg, {iid: dict(inc) for iid, inc in (state.get("incidents") or {}).items()}, analyst=analyst)
         out.event_time = state.get("event_time") if state.get("event_time") is not None else float("-inf")
+        lookup = evidence.get if isinstance(evidence, Mapping) else evidence
         for iid, inc in out.incidents.items():
             for wid in inc["window_ids"]:
                 out.window_incident[wid] = iid
+            if "evidence_events" not in inc:
+                inc["evidence_events"] = list((lookup(iid) if lookup else None) or [])
         return out
 
     # -- the API ----------------------------------------------------------------
@@ -230,6 +265,7 @@ class Correlator:
             if not force and now - inc["last_seen"] < self.config.quiet_seconds:
                 continue
             del self.incidents[iid]
+            self._evidence_dirty.add(iid)
             self.window_incident = {w: i for w, i in self.window_incident.items() if i != iid}
             if inc["published"]:
                 inc["state"] = "resolved"
@@ -251,6 +287,12 @@ class Correlator:
         key = r.get("session_key") or ""
         if _UUID.match(key):
             ids.add(key)
+        evidence = r.get("evidence_events") or []
+        named = set()
+        for e in evidence:   # the ids its anomalous records name: instance, request chain, volume, port
+            ids.update(v for v in (e.get("request_id"), e.get("instance_id")) if v)
+            named.update(_NAMED_ID.findall((e.get("message") or "").split("\n", 1)[0][:2000]))
+        named -= ids
         start = _ts(r.get("window_start")) or self.event_time
         end = _ts(r.get("window_end")) or start
         first_error = r.get("first_error") or None
@@ -259,21 +301,23 @@ class Correlator:
         first = min([t for t in (err_time, *cause_times) if t is not None], default=start)
         return {
             "id": r["window_id"], "start": start, "end": end, "first": first,
-            "score": float(r.get("anomaly_score") or 0.0), "ids": ids, "key": key,
+            "score": float(r.get("anomaly_score") or 0.0), "ids": ids, "named": named, "key": key,
             "hosts": set(r.get("hosts") or []), "services": set(r.get("services") or []),
             "causes": causes, "first_error": first_error,
             "subsystems": {rc.get("subsystem") for rc in causes[:3] if rc.get("subsystem")},
             "signature": _signature(causes[:1]),
             "model_version": r.get("model_version"), "analyzer": r.get("analyzer") or "",
+            "evidence": evidence,
         }
 
     def _links(self, w: dict) -> list[str]:
         """Open incidents this window joins: by shared ids, else (close in time) by the same cause, else by
         shared hosts, services or subsystems unless the causes say it is another fault; oldest first."""
         by_id, by_cause, by_context = [], [], []
+        mine = w["ids"] | w["named"]
         for iid, inc in self.incidents.items():
-            if w["ids"] and (not w["ids"].isdisjoint(inc["request_ids"])
-                             or not w["ids"].isdisjoint(inc["instance_ids"])):
+            if mine and (not mine.isdisjoint(inc["request_ids"]) or not mine.isdisjoint(inc["instance_ids"])
+                         or not mine.isdisjoint(inc.get("resource_ids") or ())):
                 by_id.append(iid)
                 continue
             gap = w["start"] - inc["last_seen"]
@@ -298,6 +342,7 @@ class Correlator:
             "services": [], "hosts": [], "instance_ids": [], "request_ids": [], "session_keys": [],
             "subsystems": [], "window_ids": [], "window_count": 0,
             "model_version": w["model_version"], "analyzer": w["analyzer"], "ranking": [],
+            "evidence_events": [], "analysis": None,
         }
 
     def _add(self, inc: dict, w: dict) -> None:
@@ -315,6 +360,7 @@ class Correlator:
         _add_capped(inc["request_ids"], sorted(i for i in w["ids"] if i.startswith("req-")), cap)
         _add_capped(inc["instance_ids"], sorted(i for i in w["ids"] if not i.startswith("req-")), cap)
         _add_capped(inc["subsystems"], sorted(w["subsystems"]), cap)
+        _add_capped(inc.setdefault("resource_ids", []), sorted(w["named"]), cap)
         if w["model_version"] is not None:
             inc["model_version"] = w["model_version"]
         inc["analyzer"] = w["analyzer"] or inc["analyzer"]
@@ -344,6 +390,13 @@ class Correlator:
             _add_capped(c["request_ids"], rc.get("request_ids") or [], 20)
             _add_capped(c["instance_ids"], rc.get("instance_ids") or [], 20)
         self._trim_causes(inc)
+        if w["evidence"]:
+            self._add_evidence(inc, w["evidence"])
+
+    def _add_evidence(self, inc: dict, records: list[dict]) -> None:
+        inc["evidence_events"] = select(inc["evidence_events"] + list(records), self.config.max_evidence_events)
+        inc["analysis"] = None      # ranked again when next published
+        self._evidence_dirty.add(inc["incident_id"])
 
     def _absorb(self, inc: dict, other: dict) -> None:
         """Merge ``other`` (a younger incident) into ``inc``."""
@@ -353,8 +406,8 @@ class Correlator:
             self.window_incident[wid] = inc["incident_id"]
             if len(inc["window_ids"]) < self.config.max_window_ids:
                 inc["window_ids"].append(wid)
-        for k in ("services", "hosts", "session_keys", "request_ids", "instance_ids", "subsystems"):
-            _add_capped(inc[k], other[k], cap)
+        for k in ("services", "hosts", "session_keys", "request_ids", "instance_ids", "subsystems", "resource_ids"):
+            _add_capped(inc.setdefault(k, []), other.get(k) or [], cap)
         inc["first_seen"] = min(inc["first_seen"], other["first_seen"])
         inc["last_seen"] = max(inc["last_seen"], other["last_seen"])
         inc["score"] = max(inc["score"], other["score"])
@@ -373,6 +426,9 @@ class Correlator:
                 c["first"] = oc["first"]
             _add_capped(c["evidence"], oc["evidence"], self.config.max_evidence)
         self._trim_causes(inc)
+        self._evidence_dirty.add(other["incident_id"])
+        if other.get("evidence_events"):
+            self._add_evidence(inc, other["evidence_events"])
 
     def _ranked(self, inc: dict) -> list[tuple[str, float]]:
         """(cause key, merged score) best first: window votes, plus a head start for the origin's causes."""
@@ -396,8 +452,19 @@ class Correlator:
             if k not in keep:
                 del inc["causes"][k]
 
+    def _analysis(self, inc: dict) -> list[dict] | None:
+        """The incident's causes by the run-level analysis of its evidence records (None: no analyst,
+        or no records: the windows' votes decide). Computed once per change, kept with the state."""
+        if self.analyst is None or not inc.get("evidence_events"):
+            return None
+        if inc.get("analysis") is None:
+            inc["analysis"] = self.analyst(inc["evidence_events"])[: self.config.max_causes]
+        return inc["analysis"]
+
     def _publish(self, inc: dict) -> list[dict]:
-        ranking = [k for k, _ in self._ranked(inc)[:3]]
+        analysis = self._analysis(inc)
+        ranking = ([_cause_key(rc) for rc in analysis[:3]] if analysis
+                   else [k for k, _ in self._ranked(inc)[:3]])
         if not inc["published"]:
             if inc["window_count"] < self.config.min_windows and inc["score"] < self.config.confirm_score:
                 return []
@@ -411,19 +478,8 @@ class Correlator:
     def _message(self, inc: dict) -> dict:
         """The rca_incident message of an incident's current state (validated)."""
         inc["revision"] += 1
-        ranked = self._ranked(inc)[: self.config.max_causes]
-        top = max((s for _, s in ranked), default=1.0) or 1.0
-        causes = []
-        for rank, (key, score) in enumerate(ranked, 1):
-            c = inc["causes"][key]
-            causes.append({
-                "rank": rank, "subsystem": c["subsystem"], "service": c["service"], "module": c["module"],
-                "category": c["category"], "score": round(min(score / top, 1.0) * inc["score"], 4),
-                "first_seen": format_timestamp(c["first"]) if c["first"] is not None else None,
-                "evidence": list(c["evidence"]), "request_ids": list(c["request_ids"]),
-                "instance_ids": list(c["instance_ids"]), "recommendation": c["recommendation"],
-                "windows": c["windows"],
-            })
+        analysis = self._analysis(inc)
+        causes = self._analysed_causes(inc, analysis) if analysis else self._voted_causes(inc)
         head = causes[0] if causes else None
         summary = (f"{head['category']} in {head['module'] or head['subsystem']} ({head['service'] or 'unknown service'})"
                    f", {inc['window_count']} window(s), {len(inc['services'])} service(s)"
@@ -443,3 +499,37 @@ class Correlator:
         }
         schemas.validate("rca_incident", msg)
         return msg
+
+    def _analysed_causes(self, inc: dict, analysis: list[dict]) -> list[dict]:
+        """The analyst's causes as rca_incident causes (``windows``: how many windows named it)."""
+        out = []
+        for rank, rc in enumerate(analysis, 1):
+            voted = inc["causes"].get(_cause_key(rc))
+            out.append({
+                "rank": rank, "subsystem": rc["subsystem"], "service": rc.get("service"),
+                "module": rc.get("module"), "category": rc.get("category") or "unknown",
+                "score": round(float(rc.get("score") or 0.0), 4), "first_seen": rc.get("first_seen"),
+                "evidence": list(rc.get("evidence") or [])[: 4 * self.config.max_evidence],
+                "request_ids": list(rc.get("request_ids") or []), "instance_ids": list(rc.get("instance_ids") or []),
+                "recommendation": rc.get("recommendation") or "", "windows": voted["windows"] if voted else 0,
+            })
+            if rc.get("confidence") is not None:
+                out[-1]["confidence"] = rc["confidence"]
+        return out
+
+    def _voted_causes(self, inc: dict) -> list[dict]:
+        """Causes merged over the windows' own rankings, by their votes (no analyst)."""
+        ranked = self._ranked(inc)[: self.config.max_causes]
+        top = max((s for _, s in ranked), default=1.0) or 1.0
+        causes = []
+        for rank, (key, score) in enumerate(ranked, 1):
+            c = inc["causes"][key]
+            causes.append({
+                "rank": rank, "subsystem": c["subsystem"], "service": c["service"], "module": c["module"],
+                "category": c["category"], "score": round(min(score / top, 1.0) * inc["score"], 4),
+                "first_seen": format_timestamp(c["first"]) if c["first"] is not None else None,
+                "evidence": list(c["evidence"]), "request_ids": list(c["request_ids"]),
+                "instance_ids": list(c["instance_ids"]), "recommendation": c["recommendation"],
+                "windows": c["windows"],
+            })
+        return causes

@@ -17,7 +17,8 @@ from config.settings import WorkerSettings
 from consumers.envelope import split_records
 from consumers.ingest import Decoder, Joined, Rejected
 from consumers.windowing import DUPLICATE, Window, WindowStore
-from engine.baseline import MinedEvent, analyze_window, template_summary
+from engine.baseline import MAX_IDS, MinedEvent, analyze_window, template_summary
+from engine.chains import RequestChains
 from engine.rca.features import signature
 from engine.rca.followups import Activity, FollowUps
 from engine.rca.model import first_problem_time
@@ -158,12 +159,15 @@ class Pipeline:
         self.cfg = cfg
         self.analyzer: WindowAnalyzer = baseline_windows
         self.analyzer_name = "baseline"
+        # the served model's incident ranking (consumers/incidents.py Analyst; None: the baseline)
+        self.incident_analyst: Callable[[list[dict]], list[dict]] | None = None
         self.model_version: str | None = None
         self.decoder = Decoder(cfg)
         self.acks = AckGate()
         # Kafka key -> the window of its latest record (None: it was a re-delivered duplicate)
         self._record_windows: dict[bytes, Window | None] = {}
         self.miner = TemplateMiner()
+        self.chains = RequestChains()   # which requests called which (engine/chains.py)
         self.windows = WindowStore(cfg.window_seconds, cfg.allowed_lateness_seconds, cfg.idle_timeout_seconds,
                                    cfg.max_open_windows, cfg.max_events_per_window, published,
                                    staggered=cfg.window_staggered, describe=self._closing)
@@ -244,6 +248,7 @@ class Pipeline:
             # (which, on a replay of old logs, would make every later event late).
             seen = self.windows.stream_time(partition)
             event.timestamp = seen if seen != float("-inf") else (timestamp_ms or time.time() * 1000) / 1000.0
+        self.chains.observe(event)
         item = MinedEvent.from_match(event, self.miner.add(event.message))
         if self.activity is not None:
             item.signature = signature(event)   # scoring reuses it
@@ -324,6 +329,9 @@ class Pipeline:
             self.counters.observe_analysis(elapsed)
             self.counters.windows_closed[window.closed_by] += 1
             self.counters.incidents += bool(analysis["is_incident"])
+            if analysis["is_incident"] and analysis.get("request_ids"):
+                # the incident stage joins windows on the request chain, not only the window's own ids
+                analysis["request_ids"] = sorted(self.chains.expand(analysis["request_ids"]))[:MAX_IDS]
             result = {
                 "schema_version": 1,
                 "window_id": window.id,
@@ -355,7 +363,9 @@ class Pipeline:
         analysis["scores"]["workflow_stall"] = None if stall is None else round(stall, 4)
         if stall is None or stall >= fu.threshold:
             return analysis
-        return {**analysis, "is_incident": False, "root_causes": [], "incidents": []}
+        analysis = {**analysis, "is_incident": False, "root_causes": [], "incidents": []}
+        analysis.pop("evidence_events", None)
+        return analysis
 
 
 def baseline_windows(windows: list[list[MinedEvent]]) -> list[dict]:

@@ -126,7 +126,7 @@ def stream_run(messages: Sequence[Message], scorer, config: CorrelatorConfig | N
     incidents as event time advances, and resolves what is still open at the end.
     """
     pipeline = make_pipeline(scorer, cfg)
-    correlator = Correlator(config or CorrelatorConfig())
+    correlator = Correlator(config or CorrelatorConfig(), analyst=pipeline.incident_analyst)
     results = replay(messages, pipeline)
     final: dict[str, dict] = {}
     for result in results:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from engine.chains import named_requests
 from engine.parsing import ERROR_LEVELS
 from schemas.log_event import LogEvent, format_timestamp
 
@@ -69,7 +70,8 @@ def _summary(items: list[MinedEvent], errors: list[LogEvent]) -> dict:
         "services": services,
         # who else this window touches: what the incident correlator (consumers/incidents.py) links on
         "hosts": _capped(m.event.host for m in items),
-        "request_ids": _capped(m.event.request_id for m in items),
+        # the request chain its lines name too (the global request id, "used request id req-...")
+        "request_ids": _capped(r for m in items for r in named_requests(m.event)),
         "instance_ids": _capped(m.event.instance_id for m in items),
         "templates": template_summary(items),
         "first_error": None if first is None else {
@@ -82,8 +84,6 @@ def _summary(items: list[MinedEvent], errors: list[LogEvent]) -> dict:
 
 
 MAX_IDS = 50
-
-
 def template_summary(items: list[MinedEvent]) -> list[dict]:
     """A window's ten most frequent templates (id, text, count), as results show them."""
     templates = Counter((m.template_id, m.template) for m in items)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from engine.baseline import MinedEvent, window_summary
 from engine.bundle import ModelBundle
 from engine.rca import analyze as rca_analyze
+from engine.rca.evidence import window_evidence
+from engine.rca.model import rank_incident
 from engine.rca.report import Report
 from engine.sessions import session_indexes
 from engine.templates import TemplateMiner
@@ -107,6 +109,11 @@ class BundleScorer:
         report.anomaly_score = self.combined_score(report, sig)
         return report, sig
 
+    def rank_incident(self, packed: Sequence[dict]) -> list[dict]:
+        """A stream incident's root causes: the run-level analysis (as ``rca analyze``) of its
+        evidence records (engine/rca/evidence.py), as rca_result root_cause dicts."""
+        return [rc.to_dict() for rc in rank_incident(packed, self.bundle.rca_model)]
+
     # -- streaming windows ------------------------------------------------
     def analyze_window(self, items: list[MinedEvent]) -> dict:
         """The analysis part of an RCA result for one closed window (same keys as the baseline)."""
@@ -135,5 +142,7 @@ class BundleScorer:
                 "incidents": [{**i.to_dict(), "signals": sig.to_dict()} for i in report.incidents],
                 "scores": {"detector": round(float(report.anomaly_score), 4), **sig.to_dict()},
             })
+            if report.is_incident:   # the incident stage ranks these records (engine/rca/evidence.py)
+                summary["evidence_events"] = window_evidence(report.anomalous_events)
             out.append(summary)
         return out

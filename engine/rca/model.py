@@ -200,6 +200,7 @@ def analyze(events: Sequence[LogEvent], model: RCAModel, issue: str | None = Non
     is_incident = is_incident and bool(anomalies)
     report = Report(is_incident=is_incident, anomaly_score=score,
                     features=dict(zip(RUN_FEATURES, x)), event_count=len(events))
+    report.anomalous_events = [a.event for a in anomalies]
     report.timeline = [
         TimelineEntry(a.event.timestamp, a.event.service, a.event.level, a.event.logger,
                       a.event.message.split("\n", 1)[0][:500], a.novelty >= 0.5)
@@ -214,6 +215,16 @@ def analyze(events: Sequence[LogEvent], model: RCAModel, issue: str | None = Non
         report.root_causes = causes
         report.incidents = [_incident(anomalies, causes, score)]
     return report
+
+
+def rank_incident(packed: Sequence[dict], model: RCAModel, issue: str | None = None) -> list[RootCause]:
+    """The root causes of a stream incident: ``analyze`` (the run scope, as ``rca analyze``) over
+    its evidence records (engine/rca/evidence.py ``pack`` form), ranked whatever the detector says
+    (the windows already said there is an incident)."""
+    from .evidence import unpack
+
+    events = [unpack(d) for d in packed]
+    return analyze(events, model, issue=issue, scope="run", force_rank=True).candidates
 
 
 def _apply_issue(cands: list[Candidate], issue: str | None) -> list[Candidate]:
@@ -248,7 +259,7 @@ def _root_cause(rank: int, c: Candidate) -> RootCause:
     service = next((a.event.service for a in own if a.event.service), None)
     text = _candidate_text(c)
     mode = knowledge.classify(text)
-    evidence = cap_evidence([a.event.raw for a in own[:MAX_EVIDENCE_RECORDS]])
+    evidence = cap_evidence([_evidence_of(a.event, c.module) for a in own[:MAX_EVIDENCE_RECORDS]])
     return RootCause(
         rank=rank, subsystem=sub, service=service, module=c.module, category=mode.category,
         score=c.score, first_seen=min((a.event.timestamp for a in recs if a.event.timestamp), default=None),
@@ -256,7 +267,29 @@ def _root_cause(rank: int, c: Candidate) -> RootCause:
         request_ids=sorted({a.event.request_id for a in recs if a.event.request_id})[:20],
         instance_ids=sorted({a.event.instance_id for a in recs if a.event.instance_id})[:20],
         recommendation=knowledge.recommendation(mode, text), package=package_of(c.module),
+        confidence=c.confidence,
     )
+
+
+def _evidence_of(event: LogEvent, module: str) -> str:
+    """What in a record names this candidate: its first line, the traceback lines in the module's
+    own file (the frame and its source line), and the exception at the end. Two modules of one
+    traceback show their own frames, not the same traceback head."""
+    lines = event.raw.split("\n")
+    if len(lines) <= 2:
+        return event.raw
+    path = "/" + module.replace(".", "/") + ".py"
+    keep = [lines[0]]
+    for i, line in enumerate(lines[1:], 1):
+        if path in line and "File " in line:
+            keep.append(line)
+            nxt = lines[i + 1] if i + 1 < len(lines) else ""
+            if nxt and "File " not in nxt:
+                keep.append(nxt)
+    last = lines[-1]
+    if last not in keep:
+        keep.append(last)
+    return "\n".join(keep)
 
 
 def _incident(anomalies: list[Anomaly], causes: list[RootCause], score: float) -> Incident:
@@ -273,4 +306,4 @@ def _incident(anomalies: list[Anomaly], causes: list[RootCause], score: float) -
     )
 
 
-__all__ = ["RCAModel", "analyze", "first_problem_time", "signature"]
+__all__ = ["RCAModel", "analyze", "first_problem_time", "rank_incident", "signature"]

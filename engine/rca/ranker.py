@@ -112,6 +112,7 @@ class Candidate:
     features: list[float]
     anomalies: list[Anomaly]
     score: float = 0.0
+    confidence: float | None = None   # calibrated P(this is the faulty module); None: not calibrated
 
 
 @dataclass
@@ -352,6 +353,10 @@ class Ranker:
     # How much similar past incidents weigh against this run's own evidence
     # when choosing the subsystem (their votes are shrunk when matches are weak).
     memory_weight: float = 0.5
+    # P(a candidate is the faulty module) from its score and its score relative to the first one
+    # (CONFIDENCE_FEATURES), fitted on the training incidents ranked each with itself left out of
+    # the memory: what an operator reads as "how sure". None: fitted before it existed.
+    confidence: LinearModel | None = None
 
     @property
     def learned(self) -> bool:
@@ -375,21 +380,37 @@ class Ranker:
             self.modules = fit_logistic(Xm, ym, c)
         if len(set(ys)) == 2:
             self.subsystems = fit_logistic(Xs, ys, c)
+        self.confidence = self._calibrate(incidents)
         if not self.learned:
             log.info("ranker: not enough labelled incidents (%d), keeping default weights", len(incidents))
         log.debug("ranker weights: modules %s subsystems %s", self.modules.weights(CANDIDATE_FEATURES),
                   self.subsystems.weights(SUBSYSTEM_FEATURES))
         return self
 
+    def _calibrate(self, incidents: list[tuple[list[Anomaly], str]]) -> LinearModel | None:
+        """Platt scaling of the ranking's scores on the training incidents (each ranked with itself
+        left out of the memory, as an unseen incident would be); top CALIBRATION_DEPTH candidates each.
+        The ranking's own weights saw these incidents, so it errs a little towards confidence."""
+        X, y = [], []
+        for exclude, (anomalies, root) in enumerate(incidents):
+            cands = self.rank(anomalies, exclude=exclude, calibrated=False)
+            top = cands[0].score if cands else 0.0
+            for c in cands[:CALIBRATION_DEPTH]:
+                X.append(_confidence_features(c.score, top))
+                y.append(int(c.module == root))
+        if len(set(y)) < 2 or len(y) < 10:
+            return None
+        return fit_logistic(X, y, c=1.0, balanced=False)
+
     def subsystem_scores(self, anomalies: list[Anomaly],
-                         associations: tuple[dict, dict] | None = None) -> dict[str, float]:
+                         associations: tuple[dict, dict] | None = None, exclude: int | None = None) -> dict[str, float]:
         """P(subsystem is the origin): this run's evidence, mixed with similar past incidents.
 
         ``associations``: ``self.memory.associations`` of these anomalies'
         signatures, when the caller has them already.
         """
         if associations is None:
-            associations = self.memory.associations({a.sig for a in anomalies})
+            associations = self.memory.associations({a.sig for a in anomalies}, exclude)
         votes = associations[1]
         scores = {s: self.subsystems.probability(f)
                   for s, f in subsystem_features(anomalies, votes).items()}
@@ -398,15 +419,17 @@ class Ranker:
             scores = {s: (1 - w) * p + w * votes.get(s, 0.0) for s, p in scores.items()}
         return scores
 
-    def rank(self, anomalies: list[Anomaly]) -> list[Candidate]:
+    def rank(self, anomalies: list[Anomaly], exclude: int | None = None, calibrated: bool = True) -> list[Candidate]:
         """Candidates by P(subsystem) x P(module) relative to the best module of its subsystem.
 
         So the first candidate is the best module of the most likely
         subsystem, even when that subsystem is known only from similar past
         incidents and its modules have little direct evidence.
+        ``exclude``: a training incident left out of the memory (calibration). ``calibrated``: fill
+        each candidate's ``confidence`` when the ranker has a calibration.
         """
-        assoc = self.memory.associations({a.sig for a in anomalies})
-        cands = build_candidates(anomalies, self.memory, associations=assoc)
+        assoc = self.memory.associations({a.sig for a in anomalies}, exclude)
+        cands = build_candidates(anomalies, self.memory, exclude=exclude, associations=assoc)
         p_sub = self.subsystem_scores(anomalies, assoc)
         p_mod = {c.module: self.modules.probability(c.features) for c in cands}
         best: dict[str, float] = defaultdict(float)
@@ -417,4 +440,17 @@ class Ranker:
             sub = subsystem_of(c.module)
             c.score = p_sub.get(sub, 0.0) * (p_mod[c.module] / best[sub] if best[sub] > 0 else 0.0)
         cands.sort(key=lambda c: (-c.score, c.module))
+        conf = getattr(self, "confidence", None) if calibrated else None
+        if conf is not None and cands:
+            top = cands[0].score
+            for c in cands:
+                c.confidence = conf.probability(_confidence_features(c.score, top))
         return cands
+
+
+CALIBRATION_DEPTH = 5
+CONFIDENCE_FEATURES = ("score", "share_of_top")
+
+
+def _confidence_features(score: float, top: float) -> list[float]:
+    return [score, score / top if top > 0 else 0.0]

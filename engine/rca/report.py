@@ -26,16 +26,20 @@ class RootCause:
     instance_ids: list[str] = field(default_factory=list)
     recommendation: str = ""
     package: str | None = None
+    confidence: float | None = None   # calibrated P(this is the faulty module) (engine/rca/ranker.py)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``root_cause`` object of rca_result.schema.json (first_seen as ISO 8601)."""
-        return {
+        out = {
             "rank": self.rank, "subsystem": self.subsystem, "service": self.service,
             "module": self.module, "category": self.category, "score": round(self.score, 4),
             "first_seen": format_timestamp(self.first_seen) if self.first_seen is not None else None,
             "evidence": list(self.evidence), "request_ids": list(self.request_ids),
             "instance_ids": list(self.instance_ids), "recommendation": self.recommendation,
         }
+        if self.confidence is not None:
+            out["confidence"] = round(self.confidence, 4)
+        return out
 
 
 @dataclass
@@ -98,6 +102,9 @@ class Report:
     candidates: list[RootCause] = field(default_factory=list)
     features: dict[str, float] = field(default_factory=dict)
     event_count: int = 0
+    # the anomalous records the ranking looked at (LogEvents, time order): what a stream
+    # window hands to its incident (engine/rca/evidence.py); not part of to_dict
+    anomalous_events: list[Any] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
