@@ -379,7 +379,7 @@ def cmd_bench_chaos(args) -> int:
 
 
 def cmd_bench_e2e(args) -> int:
-    from cli.bench_e2e import run, summary_lines, to_json
+    from bench.e2e import run, summary_lines, to_json
 
     if args.events < 0 or (args.events == 0 and not args.logs):
         raise ValueError("--events must be positive")
@@ -402,7 +402,7 @@ def cmd_bench_e2e(args) -> int:
 def cmd_bench_infer(args) -> int:
     import tempfile
 
-    from engine.bench_infer import bench_infer
+    from bench.infer import bench_infer
     from engine.training import load_inputs, train
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -430,7 +430,7 @@ def cmd_bench_infer(args) -> int:
 
 
 def cmd_bench_parse(args) -> int:
-    from engine.bench_parse import LOGHUB_SAMPLE, bench_memory, bench_parse, grouping_accuracy
+    from bench.parse import LOGHUB_SAMPLE, bench_memory, bench_parse, grouping_accuracy
     from engine.readers import InputError
 
     files = args.files or [str(LOGHUB_SAMPLE)]

@@ -215,13 +215,13 @@ def test_loghub_grouping_accuracy():
     csv_path = LOGHUB_DIR / "OpenStack_2k.log_structured.csv"
     if not csv_path.is_file():
         pytest.skip(f"shared data not found at {csv_path} (a fresh clone has no ../shared)")
-    from engine.bench_parse import grouping_accuracy
+    from bench.parse import grouping_accuracy
 
     assert grouping_accuracy(csv_path) >= 0.99
 
 
 def test_benchmarks_run_on_small_inputs(tmp_path):
-    from engine.bench_parse import BUILTIN_SEED, bench_memory, bench_parse
+    from bench.parse import BUILTIN_SEED, bench_memory, bench_parse
 
     log = tmp_path / "nova-api.log"
     log.write_text("\n".join(BUILTIN_SEED) + "\n")

@@ -3,7 +3,7 @@ import json
 
 import orjson
 
-from cli.bench_e2e import Record, _retime, _weighted_percentile, synthetic, to_json, top_frames
+from bench.e2e import Record, _retime, _weighted_percentile, synthetic, to_json, top_frames
 from consumers.envelope import split_records
 from consumers.ingest import decode_value
 from producers.publish import encode_batch
@@ -64,7 +64,7 @@ def test_top_frames_of_collapsed_stacks(tmp_path):
 
 
 def test_cost_breakdown_splits_a_message_into_layers():
-    from cli.bench_e2e import cost_breakdown
+    from bench.e2e import cost_breakdown
 
     rates = {"faust_events_per_s": 10_000.0, "faust_handle_events_per_s": 5_000.0,
              "faust_send_events_per_s": 4_000.0, "faust_score_events_per_s": 4_000.0,
@@ -75,7 +75,7 @@ def test_cost_breakdown_splits_a_message_into_layers():
 
 
 def test_budgets_set_what_the_targets_leave_beside_what_our_code_costs_alone():
-    from cli.bench_e2e import budgets
+    from bench.e2e import budgets
 
     summary = {"faust_events_per_s": 10_000.0,
                "offline": {"single": {"events_per_s": 20_000.0, "us_per_message": 50.0},
@@ -89,9 +89,9 @@ def test_offline_pipeline_times_every_record_of_both_inputs(tmp_path):
     """bench_offline runs the worker's own per-message code: every record decoded once, in
     one-record messages and in envelopes alike, every window closed and reported."""
     from config.settings import WorkerSettings
-    from consumers import bench_offline
+    from bench import offline as bench_offline
     from consumers.models import Serving
-    from cli.bench_e2e import envelopes as make_envelopes
+    from bench.e2e import envelopes as make_envelopes
 
     recs = synthetic(1500, hosts=2)
     envelopes = make_envelopes(recs, 100)

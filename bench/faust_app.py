@@ -1,6 +1,6 @@
 """Bare Faust agents for `rca bench e2e`: what the framework carries, and what our work adds to it.
 
-Run as ``python -m consumers.bench_faust_app`` with
+Run as ``python -m bench.faust_app`` with
 ``BENCH_TOPIC`` (the topic), ``BENCH_EXPECT`` (messages to read), ``BENCH_OUT``
 (a JSON file written once they are read: count, wall time of the first and the
 last message) and ``BENCH_STAGE``, plus the usual ``RCA_KAFKA_*`` /

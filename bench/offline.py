@@ -1,6 +1,6 @@
 """Our code alone, no Kafka and no Faust: the ceiling of one worker process (``rca bench e2e``).
 
-Run as ``python -m consumers.bench_offline`` with ``BENCH_INPUT`` (an NDJSON file
+Run as ``python -m bench.offline`` with ``BENCH_INPUT`` (an NDJSON file
 the bench wrote: one ``{"key": base64, "value": base64, "batched": bool}`` per
 message), ``BENCH_OUT`` (a JSON file written at the end) and ``BENCH_MODEL`` (a
 registry ref; empty: the production version of
