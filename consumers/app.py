@@ -269,7 +269,7 @@ def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, 
     state of an incident to rca.incidents (compacted, keyed by incident id).
     Returns the correlation topic.
     """
-    from consumers.incidents import Correlator
+    from consumers.incidents import Correlator, CorrelatorConfig
 
     key = "correlator"
     EVIDENCE_KEY = "evidence:"   # + incident id: its evidence records (consumers/incidents.py)
@@ -304,7 +304,8 @@ def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, 
 
     def correlator() -> Correlator:
         if live["correlator"] is None:
-            live["correlator"] = Correlator.from_state(state.get(key), analyst=analyst,
+            live["correlator"] = Correlator.from_state(state.get(key), config=CorrelatorConfig.learned(pipeline.incident_gap),
+                                                       analyst=analyst,
                                                        evidence=lambda iid: state.get(EVIDENCE_KEY + iid))
             live["event_time"], live["seen_at"] = live["correlator"].event_time, time.monotonic()
             log.info("correlator restored: %d open incidents", len(live["correlator"].incidents))
@@ -322,6 +323,8 @@ def _add_incident_stage(app: faust.App, settings: Settings, pipeline: Pipeline, 
     async def correlate(stream):
         async for event in repair.events(stream):
             corr = correlator()
+            if corr.config.link_seconds != (wanted := CorrelatorConfig.learned(pipeline.incident_gap)).link_seconds:
+                corr.config = wanted      # a new model learned another gap
             result = schemas.decode(event.value)
             blast.take(result)   # the window's subgraph: learnt here, never on rca.results
             messages = corr.observe(result)

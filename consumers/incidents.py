@@ -106,6 +106,14 @@ class CorrelatorConfig:
     max_evidence_events: int = MAX_INCIDENT_EVENTS   # anomalous records kept per incident (its analysis)
 
     @classmethod
+    def learned(cls, gap: float | None, **overrides) -> "CorrelatorConfig":
+        """The config for a model's learned incident gap (engine.rca.model.learn_incident_gap): windows
+        join on time within the gap, an incident resolves after twice the gap without a window."""
+        if gap is None:
+            return cls(**overrides)
+        return cls(**{"link_seconds": gap, "quiet_seconds": 2 * gap, **overrides})
+
+    @classmethod
     def from_dict(cls, data: dict) -> "CorrelatorConfig":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)

@@ -41,12 +41,13 @@ def apply(pipeline: Pipeline, serving: Serving) -> None:
     scorer = serving.scorer
     if scorer is None:
         pipeline.analyzer, pipeline.analyzer_name, pipeline.model_version = baseline_windows, "baseline", None
-        pipeline.incident_analyst = None
+        pipeline.incident_analyst = pipeline.incident_gap = None
         pipeline.follow(None)
         return
     pipeline.swap_miner(scorer.miner)
     pipeline.analyzer = scorer.analyze_windows
     pipeline.incident_analyst = scorer.rank_incident
+    pipeline.incident_gap = getattr(scorer.bundle.rca_model, "incident_gap", None)
     pipeline.follow(getattr(scorer.bundle.rca_model, "followups", None))
     pipeline.analyzer_name = "bundle"
     pipeline.model_version = scorer.version

@@ -19,6 +19,7 @@ from consumers.ingest import Decoder, Joined, Rejected
 from consumers.windowing import DUPLICATE, Window, WindowStore
 from engine.baseline import MAX_IDS, MinedEvent, analyze_window, template_summary
 from engine.chains import RequestChains
+from engine.parsing import ERROR_LEVELS
 from engine.rca.features import signature
 from engine.rca.followups import Activity, FollowUps
 from engine.rca.model import first_problem_time
@@ -161,6 +162,7 @@ class Pipeline:
         self.analyzer_name = "baseline"
         # the served model's incident ranking (consumers/incidents.py Analyst; None: the baseline)
         self.incident_analyst: Callable[[list[dict]], list[dict]] | None = None
+        self.incident_gap: float | None = None   # the served model's learned incident gap (seconds)
         self.model_version: str | None = None
         self.decoder = Decoder(cfg)
         self.acks = AckGate()
@@ -309,15 +311,16 @@ class Pipeline:
             return []
         started = time.perf_counter()
         try:
-            analyses = self.analyzer([w.items for w in windows])
+            if self.followups is not None and self.analyzer_name != "baseline":
+                analyses = self.analyzer([w.items for w in windows], stalls=[self._stall(w) for w in windows])
+            else:
+                analyses = self.analyzer([w.items for w in windows])
             analyzer_name = self.analyzer_name
         except Exception:  # noqa: BLE001 - bad windows must not stop the stream
             log.exception("analyzer %s failed on %d windows (first %s); using the baseline",
                           self.analyzer_name, len(windows), windows[0].id)
             self.counters.analyzer_errors += 1
             analyses, analyzer_name = baseline_windows([w.items for w in windows]), "baseline"
-        if self.followups is not None and analyzer_name != "baseline":
-            analyses = [self._gate(w, a) for w, a in zip(windows, analyses)]
         elapsed = (time.perf_counter() - started) / len(windows)
         model_version = self.model_version if analyzer_name != "baseline" else None
         produced_at = format_timestamp(time.time())
@@ -351,21 +354,16 @@ class Pipeline:
             out.append(result)
         return out
 
-    def _gate(self, window: Window, analysis: dict) -> dict:
-        """An incident window whose workflow went on is not one: the served model's follow-up
-        check (``scores.workflow_stall``: the share of the workflow's usual next steps that did
-        not come after the window's first problem; an incident needs at least the model's
-        calibrated gate). A bug that logs an error while the work goes on is not an outage."""
-        if not analysis["is_incident"]:
-            return analysis
-        fu = self.followups
-        stall = fu.stall(self.activity, first_problem_time([m.event for m in window.items]))
-        analysis["scores"]["workflow_stall"] = None if stall is None else round(stall, 4)
-        if stall is None or stall >= fu.threshold:
-            return analysis
-        analysis = {**analysis, "is_incident": False, "root_causes": [], "incidents": []}
-        analysis.pop("evidence_events", None)
-        return analysis
+    def _stall(self, window: Window) -> float | None:
+        """The served model's follow-up check of a window with a problem (an error or a warning):
+        the share of the workflow's usual next steps that did not come after its first problem
+        (engine/rca/followups.py; None: no problem, or no step with follow-ups seen before it).
+        The model decides with it (engine.rca.model.window_decision): a novel error whose workflow
+        went on is not an outage, and a familiar error that stopped the work is one."""
+        events = [m.event for m in window.items]
+        if not any(e.level in ERROR_LEVELS or e.level == "WARNING" for e in events):
+            return None
+        return self.followups.stall(self.activity, first_problem_time(events))
 
 
 def baseline_windows(windows: list[list[MinedEvent]]) -> list[dict]:

@@ -126,7 +126,8 @@ def stream_run(messages: Sequence[Message], scorer, config: CorrelatorConfig | N
     incidents as event time advances, and resolves what is still open at the end.
     """
     pipeline = make_pipeline(scorer, cfg)
-    correlator = Correlator(config or CorrelatorConfig(), analyst=pipeline.incident_analyst)
+    gap = getattr(scorer.bundle.rca_model, "incident_gap", None)
+    correlator = Correlator(config or CorrelatorConfig.learned(gap), analyst=pipeline.incident_analyst)
     results = replay(messages, pipeline)
     final: dict[str, dict] = {}
     for result in results:
@@ -176,7 +177,7 @@ def fold_bundle(train: Sequence[RunRef], events: dict) -> ModelBundle:
     for ref in train:
         mined[ref.run_id] = [miner.add(e.message) for e in events[ref.run_id]]
     normal = [r for r in train if r.failure is False]
-    params = ParamModel().fit((str(m.template_id), list(m.params)) for r in normal for m in mined[r.run_id])
+    params = ParamModel().fit((str(m.model_id), list(m.params)) for r in normal for m in mined[r.run_id])
     return ModelBundle(miner_state=miner.save(), rca_model=fit_model(train, events), param_model=params,
                        metadata={"stream_eval_fold": True, "runs": len(train)})
 

@@ -119,8 +119,11 @@ class BundleScorer:
         """The analysis part of an RCA result for one closed window (same keys as the baseline)."""
         return self.analyze_windows([items])[0]
 
-    def analyze_windows(self, windows: Sequence[list[MinedEvent]]) -> list[dict]:
-        """The analyses of many closed windows: the LSTM runs once over all of them."""
+    def analyze_windows(self, windows: Sequence[list[MinedEvent]],
+                        stalls: Sequence[float | None] | None = None) -> list[dict]:
+        """The analyses of many closed windows: the LSTM runs once over all of them. ``stalls``: each
+        window's workflow stall (the worker's follow-up check, consumers/pipeline.py), which the
+        model decides with (engine.rca.model.window_decision)."""
         events = [[m.event for m in items] for items in windows]
         tids = [[m.model_key for m in items] for items in windows]   # the keys the model was trained on
         seq_dev: list[list[int] | None] = [None] * len(windows)
@@ -129,12 +132,14 @@ class BundleScorer:
             it = iter(seq_dev)
             seq_dev = [next(it) if e else None for e in events]
         out = []
-        for items, evs, t, dev in zip(windows, events, tids, seq_dev):
+        checked = stalls is not None    # the worker measured stalls: results say them (None: nothing was due)
+        stalls = list(stalls) if stalls is not None else [None] * len(windows)
+        for items, evs, t, dev, stall in zip(windows, events, tids, seq_dev, stalls):
             summary = window_summary(items)
             sig = self.signals(evs, t, [m.params for m in items], sequence_deviations=dev)   # t: model keys
             known = [m.signature for m in items]
             report = rca_analyze(evs, self.bundle.rca_model, scope="window",
-                                 sigs=known if None not in known else None)
+                                 sigs=known if None not in known else None, stall=stall)
             summary.update({
                 "is_incident": report.is_incident,
                 "anomaly_score": round(self.combined_score(report, sig), 4),
@@ -142,6 +147,8 @@ class BundleScorer:
                 "incidents": [{**i.to_dict(), "signals": sig.to_dict()} for i in report.incidents],
                 "scores": {"detector": round(float(report.anomaly_score), 4), **sig.to_dict()},
             })
+            if checked:
+                summary["scores"]["workflow_stall"] = None if stall is None else round(stall, 4)
             if report.is_incident:   # the incident stage ranks these records (engine/rca/evidence.py)
                 summary["evidence_events"] = window_evidence(report.anomalous_events)
             out.append(summary)

@@ -46,6 +46,10 @@ class FollowUps:
     signatures: list[str] = field(default_factory=list)         # the workflow's steps
     followers: dict[int, list[int]] = field(default_factory=dict)   # step -> steps that follow it
     threshold: float = 0.0      # a window is an incident only at this stall or more (0: no gate)
+    # ... and a window the novelty detector passes over is one when its workflow stalled at least
+    # this much after its first problem (a fault that logs only familiar errors but stops the
+    # work); None: no such rescue (fitted before it existed, or the training runs did not want it)
+    rescue: float | None = None
 
     @property
     def index(self) -> dict[str, int]:
