@@ -2,7 +2,10 @@
 
 ``validate(name, obj)`` checks a decoded message against ``<name>.schema.json``;
 ``encode``/``decode`` use orjson everywhere, so there is one JSON library in
-the project.
+the project. `log_event.py` is the typed log event; `control.py` signs and checks control commands.
+
+May import: nothing of ours (every other package imports it). Checked by
+tests/unit/test_import_direction.py.
 """
 from __future__ import annotations
 
