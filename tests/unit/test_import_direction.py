@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import PROJECT_ROOT
+from tests.unit.test_bench_layout import _imported, _modules   # the same source reading (ast)
 
 OURS = ("schemas", "config", "engine", "tracking", "producers", "consumers", "devstack", "bench", "cli")
 
@@ -51,22 +52,10 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "to bench.e2e (cli/bench_e2e.py); goes when chaos.py imports bench.e2e",
 }
 
-PRODUCT = ("schemas", "config", "engine", "tracking", "producers", "consumers")
-
-
-def _modules(package: str) -> list[Path]:
-    return sorted(p for p in (Path(PROJECT_ROOT) / package).rglob("*.py") if ".venv" not in p.parts)
-
 
 def _imports(path: Path) -> set[str]:
-    """Absolute names of our modules that `path` imports (relative imports stay in its package)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-    return {n for n in names if n.split(".")[0] in OURS}
+    """Names of our modules that `path` imports (relative imports stay inside its package)."""
+    return {n for n in _imported(path) if n.split(".")[0] in OURS}
 
 
 def _violations(package: str) -> dict[str, list[str]]:
@@ -87,14 +76,6 @@ def test_imports_point_one_way(package):
     assert _modules(package), f"no modules found under {package}/"
     assert _violations(package) == {}, (
         f"{package} may import only {sorted(ALLOWED[package])} (tests/unit/test_import_direction.py)")
-
-
-@pytest.mark.parametrize("package", PRODUCT)
-def test_no_product_package_imports_tools(package):
-    """The installed worker never loads benchmark, CLI or local-stack code."""
-    for path in _modules(package):
-        tools = sorted(n for n in _imports(path) if n.split(".")[0] in ("bench", "cli", "devstack"))
-        assert tools == [], path
 
 
 def test_every_package_docstring_states_its_imports():
