@@ -138,6 +138,7 @@ class WindowStore:
         self.late_total = 0
         self.duplicates_total = 0
         self.last_window: Window | None = None   # the window the latest event went into
+        self.token_added = False                  # whether the latest add/attach gave a window a new token
 
     # -- what metrics and the pipeline read -------------------------------
     def __len__(self) -> int:
@@ -189,7 +190,7 @@ class WindowStore:
             window.offsets.append(offset)
         if len(window.items) < self.max_items:
             window.items.append(item)
-        window.tokens.append(token)
+        self._hold(window, token)
         closed: list[Window] = []
         if ts > part.max_event_time:
             part.max_event_time = ts
@@ -239,6 +240,15 @@ class WindowStore:
         return dropped
 
     # -- internals -------------------------------------------------------
+    def _hold(self, window: Window, token: Any) -> None:
+        """The window keeps `token` once however many of its message's records it holds (a batch
+        envelope's records share one token): `token_added` says whether it was new to the window,
+        so the caller takes one hold per window, and one release per window undoes it."""
+        tokens = window.tokens
+        self.token_added = not tokens or tokens[-1] is not token
+        if self.token_added:
+            tokens.append(token)
+
     def _late_slot(self, partition: int, key: str, start: float, part: _Partition) -> float:
         """Where an event goes whose window `start` is closed: the key's oldest open window, else
         the first window after `start` that its partition's watermark has not passed."""
@@ -372,7 +382,7 @@ class WindowStore:
         window.expected.discard(offset)
         if item is not None and len(window.items) < self.max_items:
             window.items.append(item)
-        window.tokens.append(token)
+        self._hold(window, token)
         self.last_window = window
         if window.expected:
             return []

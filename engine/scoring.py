@@ -10,6 +10,11 @@ Three signals, combined:
 The decision is the detector's; the LSTM and parameter signals raise the
 anomaly score and add evidence (they catch slow-downs and unusual orderings
 that carry no error). `fast_mode` skips the LSTM and says so.
+
+A stream window is scored detection first: most windows are quiet (no error, no warning), and
+for those the detector's features are all zero, so its decision is one constant per model
+(`_quiet_decision`); such a window skips the signatures, the anomaly search and the ranking, and
+its analysis is exactly what the full path would give (tests/engine/test_scoring_fast_path.py).
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from engine.baseline import MinedEvent, window_summary
 from engine.bundle import ModelBundle
 from engine.rca import analyze as rca_analyze
 from engine.rca.evidence import window_evidence
+from engine.parsing import ERROR_LEVELS
+from engine.rca.features import run_features
 from engine.rca.model import rank_incident
 from engine.rca.report import Report
 from engine.sessions import session_indexes
@@ -46,6 +53,20 @@ class BundleScorer:
         self.bundle = bundle
         self.version = version
         self.miner = TemplateMiner.load(bundle.miner_state)
+        self._quiet: tuple[float, bool] | None = None   # the detector on a quiet window (see _quiet_decision)
+
+    def _quiet_decision(self) -> tuple[float, bool]:
+        """(score, is incident) of the window detector for a window with no error and no warning.
+
+        Its features are then all zero (run_features counts errors, tracebacks, novel error and
+        warning signatures; the window scope skips completeness), whatever its events say, so the
+        decision depends on the model alone: computed once, with the detector's own functions."""
+        if self._quiet is None:
+            model = self.bundle.rca_model
+            score, is_incident = model.detector.decide(run_features([], model.profile, completeness=False, sigs=[]),
+                                                       "window")
+            self._quiet = (score, bool(is_incident))
+        return self._quiet
 
     def self_check(self) -> None:
         """Score a tiny synthetic window; raises if the bundle does not work with this code.
@@ -90,10 +111,13 @@ class BundleScorer:
         return [sorted(d) for d in out]
 
     def combined_score(self, report: Report, sig: Signals) -> float:
+        return self._combined(report.anomaly_score, sig)
+
+    def _combined(self, detector_score: float, sig: Signals) -> float:
         th = self.bundle.thresholds.get("sequence_deviation_ratio", 0.5) or 0.5
         seq_part = 0.0 if sig.sequence_ratio is None else min(1.0, 0.5 * sig.sequence_ratio / th)
         param_part = min(0.5, 0.1 * len(sig.param_deviations))
-        return max(float(report.anomaly_score), seq_part, param_part)
+        return max(float(detector_score), seq_part, param_part)
 
     # -- batch analysis ---------------------------------------------------
     def analyze(self, events: Sequence[LogEvent], issue: str | None = None, fast_mode: bool = False,
@@ -137,19 +161,31 @@ class BundleScorer:
         for items, evs, t, dev, stall in zip(windows, events, tids, seq_dev, stalls):
             summary = window_summary(items)
             sig = self.signals(evs, t, [m.params for m in items], sequence_deviations=dev)   # t: model keys
-            known = [m.signature for m in items]
-            report = rca_analyze(evs, self.bundle.rca_model, scope="window",
-                                 sigs=known if None not in known else None, stall=stall)
-            summary.update({
-                "is_incident": report.is_incident,
-                "anomaly_score": round(self.combined_score(report, sig), 4),
-                "root_causes": [rc.to_dict() for rc in report.root_causes],
-                "incidents": [{**i.to_dict(), "signals": sig.to_dict()} for i in report.incidents],
-                "scores": {"detector": round(float(report.anomaly_score), 4), **sig.to_dict()},
-            })
+            quiet = stall is None and not any(e.level in ERROR_LEVELS or e.level == "WARNING" for e in evs)
+            if quiet and not (decision := self._quiet_decision())[1]:
+                # detection first: a quiet window the detector clears is not ranked (see the module doc)
+                summary.update({
+                    "is_incident": False,
+                    "anomaly_score": round(self._combined(decision[0], sig), 4),
+                    "root_causes": [],
+                    "incidents": [],
+                    "scores": {"detector": round(float(decision[0]), 4), **sig.to_dict()},
+                })
+                report = None
+            else:
+                known = [m.signature for m in items]
+                report = rca_analyze(evs, self.bundle.rca_model, scope="window",
+                                     sigs=known if None not in known else None, stall=stall)
+                summary.update({
+                    "is_incident": report.is_incident,
+                    "anomaly_score": round(self.combined_score(report, sig), 4),
+                    "root_causes": [rc.to_dict() for rc in report.root_causes],
+                    "incidents": [{**i.to_dict(), "signals": sig.to_dict()} for i in report.incidents],
+                    "scores": {"detector": round(float(report.anomaly_score), 4), **sig.to_dict()},
+                })
             if checked:
                 summary["scores"]["workflow_stall"] = None if stall is None else round(stall, 4)
-            if report.is_incident:   # the incident stage ranks these records (engine/rca/evidence.py)
+            if report is not None and report.is_incident:   # the incident stage ranks these records (engine/rca/evidence.py)
                 summary["evidence_events"] = window_evidence(report.anomalous_events)
             out.append(summary)
         return out
