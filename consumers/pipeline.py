@@ -19,6 +19,7 @@ from consumers.ingest import Decoder, Joined, Rejected
 from consumers.windowing import DUPLICATE, Window, WindowStore
 from engine.baseline import MAX_IDS, MinedEvent, analyze_window, template_summary
 from engine.chains import RequestChains
+from engine.rca.evidence import CONTEXT_KEY, RecentAnomalies
 from engine.parsing import ERROR_LEVELS
 from engine.rca.features import signature
 from engine.rca.followups import Activity, FollowUps
@@ -30,6 +31,7 @@ from schemas.log_event import format_timestamp
 log = logging.getLogger(__name__)
 
 WindowAnalyzer = Callable[[list[list[MinedEvent]]], list[dict]]   # many windows' items -> their analyses
+DEFAULT_CONTEXT_SECONDS = 300.0   # before an incident window, when the model learned no incident gap
 RECORDS_PER_MESSAGE = 4096   # records of one envelope; positions are offset * this + index
 ANALYSIS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)  # seconds
 
@@ -172,6 +174,7 @@ class Pipeline:
         self._record_windows: dict[bytes, Window | None] = {}
         self.miner = TemplateMiner()
         self.chains = RequestChains()   # which requests called which (engine/chains.py)
+        self.recent = RecentAnomalies()  # anomalous records of recent quiet windows (engine/rca/evidence.py)
         self.windows = WindowStore(cfg.window_seconds, cfg.allowed_lateness_seconds, cfg.idle_timeout_seconds,
                                    cfg.max_open_windows, cfg.max_events_per_window, published,
                                    staggered=cfg.window_staggered, describe=self._closing)
@@ -340,6 +343,12 @@ class Pipeline:
             self.counters.observe_analysis(elapsed)
             self.counters.windows_closed[window.closed_by] += 1
             self.counters.incidents += bool(analysis["is_incident"])
+            quiet_records = analysis.pop(CONTEXT_KEY, None)
+            if quiet_records:
+                self.recent.add(quiet_records)
+            elif "evidence_events" in analysis:   # an incident window carries what led up to it
+                gap = self.incident_gap or DEFAULT_CONTEXT_SECONDS
+                analysis["evidence_events"] = self.recent.context(window.start, gap) + analysis["evidence_events"]
             if analysis["is_incident"] and analysis.get("request_ids"):
                 # the incident stage joins windows on the request chain, not only the window's own ids
                 analysis["request_ids"] = sorted(self.chains.expand(analysis["request_ids"]))[:MAX_IDS]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from engine.baseline import MinedEvent, window_summary
 from engine.bundle import ModelBundle
 from engine.rca import analyze as rca_analyze
-from engine.rca.evidence import window_evidence
+from engine.rca.evidence import CONTEXT_KEY, window_evidence
 from engine.parsing import ERROR_LEVELS
 from engine.rca.features import run_features
 from engine.rca.model import rank_incident
@@ -187,5 +187,7 @@ class BundleScorer:
                 summary["scores"]["workflow_stall"] = None if stall is None else round(stall, 4)
             if report is not None and report.is_incident:   # the incident stage ranks these records (engine/rca/evidence.py)
                 summary["evidence_events"] = window_evidence(report.anomalous_events)
+            elif report is not None and report.anomalous_events:
+                summary[CONTEXT_KEY] = report.anomalous_events   # the worker keeps them (never published)
             out.append(summary)
         return out

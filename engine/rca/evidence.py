@@ -20,12 +20,16 @@ earliest others (their counts weigh a little).
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from schemas.log_event import LogEvent
 
 MAX_WINDOW_EVENTS = 60
+MAX_CONTEXT_EVENTS = 30        # records of the quiet windows before an incident window, carried along
+MAX_RECENT_EVENTS = 400        # what the window stage remembers of them
+CONTEXT_KEY = "_anomalous_events"   # a quiet window's records in an analysis, for the worker only
 MAX_INCIDENT_EVENTS = 200
 MAX_EVENT_CHARS = 4000
 MAX_FRAMES = 40
@@ -53,8 +57,11 @@ def unpack(data: dict[str, Any]) -> LogEvent:
 
 
 def select(events: Sequence[dict[str, Any]], cap: int, max_chars: int = MAX_INCIDENT_CHARS) -> list[dict[str, Any]]:
-    """At most ``cap`` packed records (and about ``max_chars`` of text), in time order: one per
-    signature first, then the earliest others."""
+    """At most ``cap`` packed records (and about ``max_chars`` of text), in time order, each once:
+    one per signature first, then the earliest others."""
+    unique = {_key(d): d for d in events}   # a record two windows carried is one record
+    if len(unique) < len(events):
+        events = list(unique.values())
     order = sorted(range(len(events)), key=lambda i: (events[i].get("timestamp") or "", i))
     sizes = [_size(events[i]) for i in range(len(events))]
     if len(order) <= cap and sum(sizes) <= max_chars:
@@ -80,6 +87,10 @@ def _size(d: dict[str, Any]) -> int:
     return len(d.get("message") or "") + len(d.get("raw") or "") + 80 * len(d.get("frames") or ()) + 200
 
 
+def _key(d: dict[str, Any]) -> tuple:
+    return (d.get("timestamp"), d.get("service"), d.get("host"), d.get("pid"), (d.get("message") or "")[:300])
+
+
 def _sig(d: dict[str, Any]) -> str:
     return f"{d.get('level')}|{d.get('logger')}|{(d.get('message') or '').split(chr(10), 1)[0][:120]}"
 
@@ -89,3 +100,26 @@ def window_evidence(events: Iterable[LogEvent]) -> list[dict[str, Any]]:
     packed = [pack(e) for e in events]
     return select(packed, MAX_WINDOW_EVENTS)
 
+
+
+class RecentAnomalies:
+    """The anomalous records of the worker's recent windows that were not incidents (bounded).
+
+    A fault's first symptoms often sit in windows that were not flagged on their own (a familiar
+    error, a novel warning in another session); batch analysis sees them because it sees the
+    whole run. An incident window carries the ones of the ``gap`` seconds before it (at most
+    ``MAX_CONTEXT_EVENTS``), so the incident is ranked over what led up to it too.
+    """
+
+    def __init__(self, cap: int = MAX_RECENT_EVENTS) -> None:
+        self._records: deque[tuple[float, dict[str, Any]]] = deque(maxlen=cap)
+
+    def add(self, events: Iterable[LogEvent]) -> None:
+        for e in events:
+            if e.timestamp is not None:
+                self._records.append((e.timestamp, pack(e)))
+
+    def context(self, start: float, gap: float) -> list[dict[str, Any]]:
+        """Records between ``gap`` seconds before ``start`` and ``start``, bounded."""
+        recent = [d for t, d in self._records if start - gap <= t <= start]
+        return select(recent, MAX_CONTEXT_EVENTS)

@@ -157,8 +157,9 @@ class CauseMemory:
         candidate whose cause it was (shrunk by ``k``; ``exclude`` leaves one incident out)."""
         ex_cands, ex_root = (self.incidents[exclude][1], self.incidents[exclude][2]) if exclude is not None else ((), None)
         out: dict[str, float] = {}
+        co_roots = getattr(self, "co_roots", None) or {}   # a model fitted before it existed has none
         for m in set(candidates):
-            roots = self.co_roots.get(m)
+            roots = co_roots.get(m)
             if not roots:
                 continue
             n = sum(roots.values()) - (m in ex_cands)
