@@ -146,3 +146,46 @@ def test_one_fault_seen_by_two_services_through_a_request_chain_is_one_incident_
     incident = next(iter(final.values()))
     assert incident["root_causes"][0]["subsystem"] == "neutron"
     assert {"neutron-server", "nova-compute"} <= set(incident["services"])
+
+
+def test_a_restart_keeps_an_open_incidents_evidence(fitted):
+    """The worker stores the correlator without records under one table key and each incident's
+    records under a key of its own (consumers/app.py); a new owner restores both and ranks the
+    incident over the same records, and over them plus the next window's when one joins."""
+    events = make_run(random.Random(21), fault="neutron.db.ipam_backend_mixin", stop_at=0.5)
+    for e in events[-2:]:      # nova's symptoms two minutes after neutron's error: another window
+        e.timestamp += 120
+    analyst = lambda packed: [rc.to_dict() for rc in rank_incident(packed, fitted)]   # noqa: E731
+    windows = sorted(stream_windows(events), key=lambda w: min(e.timestamp for e in w[0]))
+    results = [_result(n, items, analyze(items, fitted, scope="window")) for n, (items, _) in enumerate(windows)]
+    incident_results = [r for r in results if r["is_incident"]]
+    assert len(incident_results) >= 2
+    first, rest = incident_results[:1], incident_results[1:]
+
+    table: dict = {}
+    def save(corr):   # as consumers/app.py does
+        for iid, records in corr.evidence_changes().items():
+            if records is None:
+                table.pop("evidence:" + iid, None)
+            else:
+                table["evidence:" + iid] = records
+        table["correlator"] = corr.to_state(evidence=False)
+
+    live = Correlator(analyst=analyst)
+    for r in first:
+        live.observe(r)
+    save(live)
+    [iid] = live.incidents
+    assert table["evidence:" + iid] and "evidence_events" not in table["correlator"]["incidents"][iid]
+
+    restored = Correlator.from_state(table["correlator"], analyst=analyst, evidence=lambda i: table.get("evidence:" + i))
+    assert restored.incidents[iid]["evidence_events"] == live.incidents[iid]["evidence_events"]
+    assert [m["root_causes"] for m in restored.open_incidents()] == [m["root_causes"] for m in live.open_incidents()]
+    uninterrupted = Correlator(analyst=analyst)
+    for r in first + rest:
+        uninterrupted.observe(r)
+    for r in rest:
+        restored.observe(r)
+    assert restored.incidents[iid]["evidence_events"] == uninterrupted.incidents[iid]["evidence_events"]
+    assert [c["module"] for c in restored.open_incidents()[0]["root_causes"]] == \
+           [c["module"] for c in uninterrupted.open_incidents()[0]["root_causes"]]
