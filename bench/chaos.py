@@ -317,7 +317,7 @@ class Run:
 
 def _records(cfg: ChaosConfig) -> list[tuple[bytes, bytes]]:
     """(key, value) of the input, in publish order: simulator records as shippers send them."""
-    from cli.bench_e2e import synthetic
+    from bench.e2e import synthetic
 
     return [(r.key, r.value()) for r in synthetic(cfg.events + cfg.live_events, seed=cfg.seed)]
 
@@ -345,7 +345,7 @@ def _event_times(messages: list[tuple[bytes, bytes]]) -> float:
 
 
 def _expected(messages: list[tuple[bytes, bytes]]) -> int:
-    from cli.bench_e2e import expected_events
+    from bench.e2e import expected_events
 
     return expected_events(messages)
 

@@ -47,9 +47,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("consumers", "producers.kafka"):
         "the one module that makes Kafka clients and reads a topic by time range (DESIGN.md, Style); "
         "the worker, the control agent, the trainer and the results reader use it as producers do",
-    ("bench", "cli.bench_e2e"):
-        "bench/chaos.py still imports the end-to-end benchmark through its old path, a lazy alias "
-        "to bench.e2e (cli/bench_e2e.py); goes when chaos.py imports bench.e2e",
 }
 
 
