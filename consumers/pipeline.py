@@ -31,7 +31,6 @@ from schemas.log_event import format_timestamp
 log = logging.getLogger(__name__)
 
 WindowAnalyzer = Callable[[list[list[MinedEvent]]], list[dict]]   # many windows' items -> their analyses
-DEFAULT_CONTEXT_SECONDS = 300.0   # before an incident window, when the model learned no incident gap
 RECORDS_PER_MESSAGE = 4096   # records of one envelope; positions are offset * this + index
 ANALYSIS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)  # seconds
 
@@ -347,8 +346,8 @@ class Pipeline:
             if quiet_records:
                 self.recent.add(quiet_records)
             elif "evidence_events" in analysis:   # an incident window carries what led up to it
-                gap = self.incident_gap or DEFAULT_CONTEXT_SECONDS
-                analysis["evidence_events"] = self.recent.context(window.start, gap) + analysis["evidence_events"]
+                analysis["evidence_events"] = (self.recent.context(window.start, self.cfg.window_seconds)
+                                               + analysis["evidence_events"])
             if analysis["is_incident"] and analysis.get("request_ids"):
                 # the incident stage joins windows on the request chain, not only the window's own ids
                 analysis["request_ids"] = sorted(self.chains.expand(analysis["request_ids"]))[:MAX_IDS]

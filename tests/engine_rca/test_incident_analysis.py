@@ -189,3 +189,18 @@ def test_a_restart_keeps_an_open_incidents_evidence(fitted):
     assert restored.incidents[iid]["evidence_events"] == uninterrupted.incidents[iid]["evidence_events"]
     assert [c["module"] for c in restored.open_incidents()[0]["root_causes"]] == \
            [c["module"] for c in uninterrupted.open_incidents()[0]["root_causes"]]
+
+
+def test_the_incident_gap_is_how_long_a_normal_request_lasts(synth):
+    from engine.rca.model import INCIDENT_GAP_BOUNDS, learn_incident_gap
+
+    runs, labels, _ = synth
+    normal = [r for r, lab in zip(runs, labels) if lab is False]
+    from conftest import _event
+
+    # one request of each run comes back 200 s later: more than 1% of the requests last 200 s
+    longer = [list(run) + [_event(run[0].timestamp + 200.0, "nova-compute", "nova.compute.manager", "INFO",
+                                  "done", run[0].request_id)] for run in normal]
+    assert learn_incident_gap(normal) == INCIDENT_GAP_BOUNDS[0]        # seconds-long requests: the floor
+    assert 190.0 <= learn_incident_gap(longer) <= 210.0
+    assert learn_incident_gap([[]]) is None
