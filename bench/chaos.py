@@ -95,16 +95,28 @@ class ChaosConfig:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free loopback ports (all bound at once while chosen: two ports asked one after
+    the other may come back the same, and Kafka then fails at once)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 class PrivateBroker:
     """A single-node Kafka of this run only (devstack.kafka, on its own ports and state folder)."""
 
     def __init__(self, root: Path) -> None:
-        self.cfg = StackSettings(state_dir=root, kafka_port=free_port(), kafka_controller_port=free_port())
+        kafka_port, controller_port = free_ports(2)
+        self.cfg = StackSettings(state_dir=root, kafka_port=kafka_port, kafka_controller_port=controller_port)
         self.bootstrap = f"127.0.0.1:{self.cfg.kafka_port}"
 
     def up(self) -> float:
