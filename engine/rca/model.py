@@ -21,6 +21,7 @@ from engine.sessions import event_session_key, window_start
 from schemas.log_event import LogEvent
 
 from . import knowledge
+from .evidence import unpack
 from .detector import Detector, calibrate_threshold
 from .features import RUN_FEATURES, NormalProfile, run_features, signature
 from .followups import Activity, FollowUps
@@ -292,8 +293,6 @@ def rank_incident(packed: Sequence[dict], model: RCAModel, issue: str | None = N
     """The root causes of a stream incident: ``analyze`` (the run scope, as ``rca analyze``) over
     its evidence records (engine/rca/evidence.py ``pack`` form), ranked whatever the detector says
     (the windows already said there is an incident)."""
-    from .evidence import unpack
-
     events = [unpack(d) for d in packed]
     return analyze(events, model, issue=issue, scope="run", force_rank=True).candidates
 
