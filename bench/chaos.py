@@ -152,6 +152,10 @@ class Copy:
     events: int
     late: int
     templates: tuple
+    closed_by: str = ""
+    produced_at: str = ""
+    offset: int = -1          # where the copy lies in the results topic (partition/offset)
+    partition: int = -1
 
 
 class Reader(threading.Thread):
@@ -182,7 +186,9 @@ class Reader(threading.Thread):
                         continue
                     templates = tuple((t["template_id"], t["template"], t["count"]) for t in value.get("templates", []))
                     self.copies.append(Copy(value["window_id"], value["session_key"], value["event_count"],
-                                            value.get("late_event_count", 0), templates))
+                                            value.get("late_event_count", 0), templates,
+                                            value.get("closed_by", ""), value.get("produced_at", ""),
+                                            msg.offset(), msg.partition()))
         finally:
             self.consumer.close()
 
@@ -523,6 +529,7 @@ def _figures(cfg: ChaosConfig, state: Run, reader: Reader, sampler: LagSampler, 
     letters = defaultdict(int)
     for x in reader.letters:
         letters[x["reason"]] += 1
+    differing = [cs for cs in twice.values() if len({(c.events, c.late, c.templates) for c in cs}) > 1]
     return {
         "events_published": published,
         "events_expected": expected,
@@ -533,6 +540,11 @@ def _figures(cfg: ChaosConfig, state: Run, reader: Reader, sampler: LagSampler, 
         "ids_whose_copies_differ": differ,
         "ids_whose_copies_differ_in_counts": differ_counts,
         "ids_whose_copies_differ_in_templates": differ_templates,
+        # what tells a cause apart: when and how each copy of a few differing ids was made
+        "differing_examples": [[{"window_id": c.window_id, "key": c.key, "events": c.events, "late": c.late,
+                                 "templates": len(c.templates), "closed_by": c.closed_by,
+                                 "produced_at": c.produced_at, "at": f"{c.partition}/{c.offset}"}
+                                for c in cs] for cs in differing[:10]],
         "events_reported": reported,
         "events_lost": max(0, expected - reported),
         "events_reported_beyond_input": max(0, reported - expected),

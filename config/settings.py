@@ -101,6 +101,7 @@ class WorkerSettings(BaseSettings):
     max_message_bytes: int = Field(1_000_000, gt=0)
     model_poll_seconds: float = Field(5.0, gt=0)  # how often the worker checks for a new production model
     session_timeout_seconds: float = Field(30.0, ge=6.0)  # how soon a crashed worker's partitions move
+    broker_wait_seconds: float = Field(300.0, ge=0)  # a starting worker waits this long for Kafka, then exits
     min_event_time: datetime = datetime(2000, 1, 1, tzinfo=timezone.utc)  # older event times: timestamp_out_of_range
     max_future_seconds: float = Field(86_400.0, ge=0)  # event times further ahead of the wall clock: out of range
     continuation_keys: int = Field(10_000, gt=0)  # Kafka keys whose last record orphan continuation lines can join

@@ -248,6 +248,12 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
     # timeout is not held back by the timer's period (it was 1 s with the default 5 s timeout)
     @app.timer(interval=max(0.05, min(0.25, settings.worker.idle_timeout_seconds / 5)))
     async def close_idle_windows():
+        if app.rebalancing:
+            # Faust sets this first thing in a rebalance, and our reset of the open windows comes
+            # later (after its producer flush): a window closed in between could be recorded
+            # after the partition's next owner restored the table, which would then rebuild it
+            # from the commit, counted anew. Idle windows wait; the next owner closes them.
+            return
         await publish(pipeline.windows.expire_idle(time.monotonic()))
 
     emit = _add_control_plane(app, settings, repair)
@@ -509,7 +515,12 @@ def tune_garbage_collector(young_threshold: int) -> None:
 
 def run_worker(settings: Settings, pipeline: Pipeline, loglevel: str = "INFO", model_ref: str | None = None,
                track: bool = True, serve_models: bool = True) -> None:
-    """Run until SIGTERM/SIGINT (blocking); one tracked MLflow run per worker lifetime."""
+    """Run until SIGTERM/SIGINT (blocking); one tracked MLflow run per worker lifetime. Waits for
+    Kafka first (RCA_WORKER_BROKER_WAIT_SECONDS), so a worker started while it is down comes up
+    with it instead of exiting."""
+    from producers.kafka import wait_for_broker
+
+    wait_for_broker(settings.kafka, settings.worker.broker_wait_seconds)
     tracker = None
     if track:
         from tracking.api import worker_run

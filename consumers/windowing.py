@@ -164,6 +164,7 @@ class WindowStore:
         """Put one event in its window; return windows this closed (oldest first), or DUPLICATE
         when the event (partition, offset) is already in a published window (ack it, nothing else)."""
         part = self._part(partition)
+        part.last_add_wall = now   # input came: the partition is not idle, even if it is read again
         if (seen := self._seen(partition, part, offset, item, token)) is not None:
             return seen
         start = window_start(key, ts, self.size, self.staggered)
@@ -181,7 +182,6 @@ class WindowStore:
                     break
             else:
                 window = self._open_window(partition, key, start, part, wid)
-        part.last_add_wall = now
         self.late_total += late
         self.last_window = window
         window.event_count += 1
@@ -200,23 +200,35 @@ class WindowStore:
         return closed
 
     def expire_idle(self, now: float) -> list[Window]:
-        """Close the windows of every partition that received nothing for `idle_timeout` seconds."""
+        """Close the windows of every partition that received nothing for `idle_timeout` seconds,
+        and the rebuilt windows whose missing offsets were passed (they cannot come back)."""
         out: list[Window] = []
         for partition, part in self._parts.items():
             if part.open_count and part.last_add_wall is not None and now - part.last_add_wall >= self.idle_timeout:
                 out.extend(self._close_partition(partition, part, "idle"))
-        if self._replaying and out:
-            out.extend(self._give_up_replays({w.partition for w in out}))
+        if self._replaying:
+            out.extend(self._give_up_replays(passed_only=True))
         return out
 
-    def _give_up_replays(self, partitions: set[int]) -> list[Window]:
-        """Recorded windows whose offsets did not all come back (deleted by retention): published
-        with what came back, rather than holding their inputs forever."""
+    def _give_up_replays(self, passed_only: bool, partitions: set[int] | None = None) -> list[Window]:
+        """Recorded windows whose offsets did not all come back: published again as recorded (the
+        same counts and templates as the first copy), so their inputs that did come back are acked
+        rather than held forever.
+
+        With `passed_only`, only those whose partition was read past their last offset: a
+        partition is read in order, so what is missing then was skipped (deleted by retention,
+        say) and never comes. Idleness is no sign of that (it once was, and a rebuild that took
+        longer than the idle timeout went out twice, from part of its events, each copy naming other
+        templates: the chaos run's "copies differ")."""
         out = []
         for pkey, window in list(self._replaying.items()):
-            if window.partition in partitions and window.tokens:
+            if partitions is not None and window.partition not in partitions:
+                continue
+            if passed_only and window.offsets[-1] >= self._part(window.partition).last_offset:
+                continue
+            if window.tokens:
                 del self._replaying[pkey]
-                window.recorded = window.record = None   # not the recorded window any more
+                window.recorded = None   # its record is already durable
                 out.append(window)
         return out
 
@@ -224,7 +236,7 @@ class WindowStore:
         out: list[Window] = []
         for partition, part in self._parts.items():
             out.extend(self._close_partition(partition, part, reason))
-        out.extend(self._give_up_replays(set(self._parts)))
+        out.extend(self._give_up_replays(passed_only=False))
         return out
 
     def reset(self) -> list[Window]:

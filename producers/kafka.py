@@ -60,6 +60,40 @@ def watermarks(consumer: Consumer, tp: TopicPartition, deadline: float) -> tuple
         time.sleep(0.2)   # retry interval while the broker elects the partition's leader
 
 
+def wait_for_broker(cfg: KafkaSettings, timeout: float, attempt: float = 5.0) -> float:
+    """Until the cluster answers a metadata request; the seconds it took. RuntimeError (one line)
+    after `timeout` seconds (0: one attempt).
+
+    Why: a worker that a supervisor starts while Kafka is down (a broker restart, a cluster
+    coming up after its clients) should wait for it, as librdkafka clients do, rather than let
+    Faust give up bootstrapping and exit; and the published-windows table must be made with the
+    input topic's real partition count, which only the broker knows."""
+    from confluent_kafka.admin import AdminClient
+
+    started = time.monotonic()
+    deadline = started + timeout
+    admin = AdminClient({**cfg.confluent_config(), "logger": log, "log_level": 0})
+    warned_at = None
+    while True:
+        try:
+            admin.list_topics(timeout=max(0.5, min(attempt, deadline - time.monotonic())))
+            waited = time.monotonic() - started
+            if warned_at is not None:
+                log.info("Kafka at %s answers after %.1f s", cfg.bootstrap_servers, waited)
+            return waited
+        except KafkaException as exc:
+            now = time.monotonic()
+            if now >= deadline:
+                raise RuntimeError(f"Kafka at {cfg.bootstrap_servers} did not answer in {timeout:.0f} s "
+                                   f"({exc.args[0].str() if exc.args else exc})") from None
+            if warned_at is None or now - warned_at >= 30:
+                log.warning("waiting for Kafka at %s (up to %.0f s more)", cfg.bootstrap_servers, deadline - now)
+                warned_at = now
+            # list_topics waited `attempt` seconds already when the broker is down; a refused
+            # connection returns at once, so pause a little before asking again
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+
 def topic_partitions(cfg: KafkaSettings, topic: str, timeout: float = 10.0) -> int | None:
     """How many partitions `topic` has (None when it does not exist or the broker does not answer)."""
     from confluent_kafka.admin import AdminClient
