@@ -238,8 +238,7 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
     async def on_revoked(_app, revoked, **_kw) -> None:
         """Faust seeks every partition back to its committed offset after a rebalance: drop the
         open windows (never acked, so their events come again) rather than count them twice."""
-        dropped = pipeline.windows.reset()
-        pipeline.acks.reset()
+        dropped = pipeline.rebalance()
         repair.reset()
         if dropped:
             log.info("rebalance: %d open windows dropped; their events are read again", len(dropped))

@@ -104,6 +104,13 @@ class Decoder:
         self._last: dict[bytes, LogEvent] = {}   # key -> last record (insertion order = recency)
         self._joiners: dict[bytes, RecordJoiner] = {}   # key -> its open raw record (same bound)
 
+    def forget_records(self) -> None:
+        """Forget each key's last and open record (a rebalance: Faust reads every partition again
+        from its commit, and a line must join what a fresh worker would join it to, not a record
+        read before the rebalance, whose window is gone)."""
+        self._last.clear()
+        self._joiners.clear()
+
     # -- the message -------------------------------------------------------------------
 
     def decode(self, value: bytes | None, key: bytes | None) -> LogEvent | Joined | Rejected:

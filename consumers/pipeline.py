@@ -183,6 +183,21 @@ class Pipeline:
         self.followups: FollowUps | None = None
         self.activity: Activity | None = None
 
+    def rebalance(self) -> list[Window]:
+        """A rebalance: Faust seeks every partition back to its commit, so this worker goes on as
+        a fresh one started there would: open windows, the ack queues and each key's last record
+        (what continuation lines join) are dropped; the events come again. Published windows
+        (the table), templates and request chains are kept. Returns the dropped windows.
+
+        Before this, the keys' last records survived: a traceback open at the rebalance, read
+        again line by line, joined the dropped window's record, so its event was in no window
+        and its messages were never acked (the partition's commit stopped there)."""
+        dropped = self.windows.reset()
+        self.acks.reset()
+        self.decoder.forget_records()
+        self._record_windows.clear()
+        return dropped
+
     def follow(self, followups: FollowUps | None) -> None:
         """Check incident windows against these follow-ups from now on (None, or a model whose gate
         is 0: no check, and no per-event cost). What was seen of the workflow starts afresh: step

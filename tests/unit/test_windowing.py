@@ -452,3 +452,33 @@ def test_a_rebuild_whose_missing_offsets_were_passed_goes_out_as_recorded():
     s2.add("c", 75.0, "c", "t3", now=1, offset=3)
     (again,) = [w for w in s2.expire_idle(now=1) if w.id == b.id]
     assert (again.event_count, again.tokens, again.record) == (2, ["t1"], published[published_key(0, b.id)])
+
+
+def test_after_a_rebalance_a_traceback_read_again_is_one_event_again_and_acked():
+    """Faust seeks back to the commit at a rebalance; a traceback open then comes again line by
+    line and must make the window a fresh worker makes (it joined the dropped window's record:
+    no event, messages never acked, the partition's commit stuck)."""
+    from config.settings import WorkerSettings
+    from consumers.pipeline import Pipeline
+    from tests.unit.test_ingest import KEY, TRACEBACK
+
+    lines = TRACEBACK.splitlines()[:7]
+    p = Pipeline(WorkerSettings())
+    for offset, line in enumerate(lines):
+        p.handle(line.encode(), KEY, 0, offset, None, event=_Event(), now=0).token.release()
+    assert len(p.windows) == 1
+    assert len(p.rebalance()) == 1                  # the open window is dropped; its events come again
+    events = []
+    for offset, line in enumerate(lines):
+        events.append(ev := _Event())
+        p.handle(line.encode(), KEY, 0, offset, None, event=ev, now=0).token.release()
+    (window,) = p.windows.close_all("shutdown")
+    fresh = Pipeline(WorkerSettings())
+    for offset, line in enumerate(lines):
+        fresh.handle(line.encode(), KEY, 0, offset, None, now=0)
+    (expected,) = fresh.windows.close_all("shutdown")
+    assert (window.id, window.event_count, len(window.items[0].event.frames)) == \
+        (expected.id, expected.event_count, len(expected.items[0].event.frames))
+    for t in window.tokens:
+        t.release()
+    assert all(e.acked == 1 for e in events)
