@@ -229,6 +229,9 @@ class WindowStore:
             if window.tokens:
                 del self._replaying[pkey]
                 window.recorded = None   # its record is already durable
+                log.info("partition %d: window %s rebuilt without %d of its %d offsets (%s); published as recorded",
+                         window.partition, window.id, len(window.expected), len(window.offsets),
+                         "passed: deleted or skipped" if passed_only else "shutting down")
                 out.append(window)
         return out
 
