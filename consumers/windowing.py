@@ -210,20 +210,18 @@ class WindowStore:
             out.extend(self._give_up_replays(passed_only=True))
         return out
 
-    def _give_up_replays(self, passed_only: bool, partitions: set[int] | None = None) -> list[Window]:
+    def _give_up_replays(self, passed_only: bool) -> list[Window]:
         """Recorded windows whose offsets did not all come back: published again as recorded (the
         same counts and templates as the first copy), so their inputs that did come back are acked
         rather than held forever.
 
         With `passed_only`, only those whose partition was read past their last offset: a
         partition is read in order, so what is missing then was skipped (deleted by retention,
-        say) and never comes. Idleness is no sign of that (it once was, and a rebuild that took
-        longer than the idle timeout went out twice, from part of its events, each copy naming other
-        templates: the chaos run's "copies differ")."""
+        say) and never comes. Idleness is no sign of that. It once was taken for one: a rebuild slower
+        than the idle timeout then went out early from part of its events and again from the rest,
+        each copy naming other templates (one way to the chaos test's "copies differ")."""
         out = []
         for pkey, window in list(self._replaying.items()):
-            if partitions is not None and window.partition not in partitions:
-                continue
             if passed_only and window.offsets[-1] >= self._part(window.partition).last_offset:
                 continue
             if window.tokens:

@@ -418,8 +418,9 @@ def test_a_late_event_joins_the_staggered_window_that_holds_its_slot(key, ts, la
 def test_a_rebuild_slower_than_the_idle_timeout_goes_out_once_whole_and_as_recorded():
     """After a crash a worker reads back thousands of recorded offsets; rebuilding one window can
     take longer than the idle timeout while new windows of its partition are open. It is published
-    once, with all its events and its record (found by `rca bench chaos`: it went out early from
-    part of its events, and again from the rest, each copy naming other templates)."""
+    once, with all its events and its record (it went out early from part of its events, and again
+    from the rest, each copy naming other templates: one way to the differing copies the chaos
+    test once found)."""
     published: dict[str, dict] = {}
     s1 = store(published=published, describe=lambda w: {"templates": sorted(w.items)})
     s1.add("a", 65.0, "a", None, now=0, offset=0)           # [60,120), open at the crash
