@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pickle
-import random
 
 import numpy as np
 import pytest
@@ -12,24 +11,10 @@ from engine.scoring import BundleScorer
 from engine.sequence import SequenceConfig, SequenceModel
 from engine.training import TrainingData, train
 from schemas.log_event import Frame, LogEvent
-
-FLOW = ["Starting instance", "Claim successful", "Creating image", "Instance spawned successfully",
-        "Took {t} seconds to spawn the instance on the hypervisor."]
-
+from tests.engine.generated import nova_run
 
 def healthy_run(seed: int, n: int = 40) -> list[LogEvent]:
-    rng = random.Random(seed)
-    events, t = [], 1_700_000_000.0
-    for i in range(n):
-        inst = f"00000000-0000-0000-0000-{seed:06d}{i:06d}"
-        for msg in FLOW:
-            t += rng.uniform(0.1, 2.0)
-            text = msg.format(t=f"{rng.uniform(8, 12):.2f}")
-            events.append(LogEvent(message=text, raw=f"2023-11-14 00:00:00.000 1 INFO nova.compute.manager "
-                                                      f"[instance: {inst}] {text}",
-                                    timestamp=t, service="nova-compute", level="INFO",
-                                    logger="nova.compute.manager", instance_id=inst))
-    return events
+    return nova_run(seed, n)
 
 
 @pytest.fixture(scope="module")

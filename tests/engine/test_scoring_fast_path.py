@@ -3,7 +3,6 @@ and its analysis is exactly what the full path gives. The full path is the refer
 `_quiet_decision` to say "maybe an incident" sends every window through it."""
 from __future__ import annotations
 
-import random
 
 import pytest
 
@@ -11,29 +10,11 @@ from engine.baseline import MinedEvent
 from engine.scoring import BundleScorer
 from engine.templates import TemplateMiner
 from engine.training import TrainingData, train
-from schemas.log_event import Frame, LogEvent
-
-FLOW = ["Starting instance", "Claim successful", "Creating image", "Instance spawned successfully",
-        "Took {t} seconds to spawn the instance on the hypervisor."]
-
+from schemas.log_event import LogEvent
+from tests.engine.generated import nova_run
 
 def run(seed: int, n: int = 30, trouble: bool = False) -> list[LogEvent]:
-    rng = random.Random(seed)
-    events, t = [], 1_700_000_000.0
-    for i in range(n):
-        inst = f"00000000-0000-0000-0000-{seed:06d}{i:06d}"
-        for msg in FLOW:
-            t += rng.uniform(0.1, 2.0)
-            level, text = "INFO", msg.format(t=f"{rng.uniform(8, 12):.2f}")
-            frames = []
-            if trouble and i % 7 == 3 and msg == "Creating image":
-                level, text = rng.choice([("ERROR", "Instance failed to spawn: disk full"),
-                                          ("WARNING", "Image cache is nearly full")])
-                frames = [Frame("/opt/stack/nova/nova/virt/libvirt/driver.py", 12, "spawn")] if level == "ERROR" else []
-            events.append(LogEvent(message=text, raw=text, timestamp=t, service="nova-compute", level=level,
-                                   logger="nova.compute.manager", instance_id=inst, frames=frames,
-                                   exception_type="OSError" if frames else None))
-    return events
+    return nova_run(seed, n, trouble)
 
 
 @pytest.fixture(scope="module")
