@@ -512,7 +512,7 @@ def _figures(cfg: ChaosConfig, state: Run, reader: Reader, sampler: LagSampler, 
     twice = {wid: cs for wid, cs in copies.items() if len(cs) > 1}
     differ_counts = sum(1 for cs in twice.values() if len({(c.events, c.late) for c in cs}) > 1)
     differ_templates = sum(1 for cs in twice.values() if len({c.templates for c in cs}) > 1)
-    differ = sum(1 for cs in twice.values() if len({(c.events, c.late, c.templates) for c in cs}) > 1)
+    differing = [cs for cs in twice.values() if len({(c.events, c.late, c.templates) for c in cs}) > 1]
     reported = sum(max(c.events for c in cs) for cs in copies.values())
     late = sum(max(c.late for c in cs) for cs in copies.values())
     from engine.templates import template_id
@@ -529,7 +529,6 @@ def _figures(cfg: ChaosConfig, state: Run, reader: Reader, sampler: LagSampler, 
     letters = defaultdict(int)
     for x in reader.letters:
         letters[x["reason"]] += 1
-    differing = [cs for cs in twice.values() if len({(c.events, c.late, c.templates) for c in cs}) > 1]
     return {
         "events_published": published,
         "events_expected": expected,
@@ -537,7 +536,7 @@ def _figures(cfg: ChaosConfig, state: Run, reader: Reader, sampler: LagSampler, 
         "dead_letters_by_reason": dict(letters),
         "distinct_window_ids": len(copies),
         "ids_published_more_than_once": len(twice),
-        "ids_whose_copies_differ": differ,
+        "ids_whose_copies_differ": len(differing),
         "ids_whose_copies_differ_in_counts": differ_counts,
         "ids_whose_copies_differ_in_templates": differ_templates,
         # what tells a cause apart: when and how each copy of a few differing ids was made

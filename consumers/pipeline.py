@@ -19,8 +19,8 @@ from consumers.ingest import Decoder, Joined, Rejected
 from consumers.windowing import DUPLICATE, Window, WindowStore
 from engine.baseline import MAX_IDS, MinedEvent, analyze_window, template_summary
 from engine.chains import RequestChains
+from engine.parsing import has_problem
 from engine.rca.evidence import CONTEXT_KEY, RecentAnomalies
-from engine.parsing import ERROR_LEVELS
 from engine.rca.features import signature
 from engine.rca.followups import Activity, FollowUps
 from engine.rca.model import first_problem_time
@@ -393,7 +393,7 @@ class Pipeline:
         The model decides with it (engine.rca.model.window_decision): a novel error whose workflow
         went on is not an outage, and a familiar error that stopped the work is one."""
         events = [m.event for m in window.items]
-        if not any(e.level in ERROR_LEVELS or e.level == "WARNING" for e in events):
+        if not has_problem(events):
             return None
         return self.followups.stall(self.activity, first_problem_time(events))
 

@@ -126,8 +126,7 @@ def stream_run(messages: Sequence[Message], scorer, config: CorrelatorConfig | N
     incidents as event time advances, and resolves what is still open at the end.
     """
     pipeline = make_pipeline(scorer, cfg)
-    gap = getattr(scorer.bundle.rca_model, "incident_gap", None)
-    correlator = Correlator(config or CorrelatorConfig.learned(gap), analyst=pipeline.incident_analyst)
+    correlator = Correlator(config or CorrelatorConfig.learned(pipeline.incident_gap), analyst=pipeline.incident_analyst)
     results = replay(messages, pipeline)
     final: dict[str, dict] = {}
     for result in results:

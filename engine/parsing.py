@@ -53,6 +53,13 @@ __all__ = [
 LEVELS = ("TRACE", "DEBUG", "INFO", "AUDIT", "WARNING", "ERROR", "CRITICAL")
 _LEVEL_SET = frozenset(LEVELS)
 ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})  # the levels that count as errors
+PROBLEM_LEVELS = ERROR_LEVELS | {"WARNING"}      # the levels a window with a problem has
+
+
+def has_problem(events) -> bool:
+    """Whether any of `events` is an error or a warning: a window without one is quiet (the
+    detector clears it, and the stream's follow-up check has no first problem to start from)."""
+    return any(e.level in PROBLEM_LEVELS for e in events)
 
 _DATE_START = re.compile(r"(?:\S+ )?\d{4}-\d\d-\d\d[ T]")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 from engine.baseline import MinedEvent, window_summary
 from engine.bundle import ModelBundle
+from engine.parsing import has_problem
 from engine.rca import analyze as rca_analyze
 from engine.rca.evidence import CONTEXT_KEY, window_evidence
-from engine.parsing import ERROR_LEVELS
 from engine.rca.features import run_features
 from engine.rca.model import rank_incident
 from engine.rca.report import Report
@@ -161,7 +161,7 @@ class BundleScorer:
         for items, evs, t, dev, stall in zip(windows, events, tids, seq_dev, stalls):
             summary = window_summary(items)
             sig = self.signals(evs, t, [m.params for m in items], sequence_deviations=dev)   # t: model keys
-            quiet = stall is None and not any(e.level in ERROR_LEVELS or e.level == "WARNING" for e in evs)
+            quiet = stall is None and not has_problem(evs)
             if quiet and not (decision := self._quiet_decision())[1]:
                 # detection first: a quiet window the detector clears is not ranked (see the module doc)
                 summary.update({

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from engine.parsing import ERROR_LEVELS
+from engine.parsing import ERROR_LEVELS, has_problem
 from engine.sessions import event_session_key, window_start
 from schemas.log_event import LogEvent
 
@@ -225,7 +225,7 @@ def stream_windows(events: Sequence[LogEvent], size: float = WINDOW_SECONDS):
         key = event_session_key(e)
         groups.setdefault((key, window_start(key, e.timestamp or 0.0, size)), []).append(e)
     for items in groups.values():
-        if any(e.level in ERROR_LEVELS or e.level == "WARNING" for e in items):
+        if has_problem(items):
             yield items, [signature(e) for e in items]
 
 

@@ -225,6 +225,9 @@ class CauseMemory:
         return by_mod, by_sub
 
 
+CO_ROOT_SUGGESTIONS = 10   # modules the memory suggests (co_root) that join the candidates
+
+
 def build_candidates(anomalies: list[Anomaly], memory: CauseMemory | None,
                      exclude: int | None = None,
                      associations: tuple[dict, dict] | None = None) -> list[Candidate]:
@@ -297,9 +300,6 @@ def build_candidates(anomalies: list[Anomaly], memory: CauseMemory | None,
         ]
         out.append(Candidate(mod, feats, recs))
     return out
-
-
-CO_ROOT_SUGGESTIONS = 10
 
 
 def _subsystem_order(anomalies: list[Anomaly]) -> tuple[dict[str, int], int]:
