@@ -3,6 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
+# Tools only the tests use (shippers, infrastructure daemons): installed here, never by the demo;
+# each script skips what it cannot install, and the tests that need it skip with a reason.
+for extra in scripts/install-test-shippers.sh scripts/install-test-daemons.sh; do
+  if [ -f "$extra" ]; then bash "$extra"; fi
+done
 export PATH="$PWD/.venv/bin:$PATH"
 started=0
 if ! rca --log-level WARNING stack status >/dev/null 2>&1; then started=1; fi
