@@ -54,6 +54,12 @@ class LogEvent:
     frames: list[Frame] = field(default_factory=list)
     parse_error: str | None = None
     line_count: int = 1
+    # infrastructure lines (engine/grammars): the libvirt domain name (instance-0000001a), the
+    # Neutron port id prefix a tap/qvo/qbr device names (first 11 chars of the port UUID), and
+    # the other end of the connection a line is about (client of AMQP/SQL/HTTP, "ip[:port]")
+    instance_name: str | None = None
+    port_id: str | None = None
+    peer: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON message form (see log_event.schema.json)."""
@@ -61,7 +67,7 @@ class LogEvent:
         for name in (
             "service", "host", "level", "logger", "pid", "request_id", "user_id",
             "project_id", "instance_id", "source", "exception_type",
-            "exception_text", "parse_error",
+            "exception_text", "parse_error", "instance_name", "port_id", "peer",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -98,6 +104,9 @@ class LogEvent:
             frames=[Frame(**f) for f in data.get("frames", ())],
             parse_error=data.get("parse_error"),
             line_count=data.get("line_count", 1),
+            instance_name=data.get("instance_name"),
+            port_id=data.get("port_id"),
+            peer=data.get("peer"),
         )
 
 
