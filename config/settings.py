@@ -74,14 +74,15 @@ class TopicSettings(BaseSettings):
     # incident windows on their way to the correlator: one partition, so one agent sees every
     # worker's incident windows (consumers/incidents.py says where that stops scaling)
     correlation: str = "rca.correlation"
+    feedback: str = "rca.feedback"     # operators' verdicts, keyed by incident id, compacted (consumers/feedback.py)
 
     def partitions(self) -> dict[str, int]:
         return {self.logs: 6, self.results: 6, self.control: 1, self.control_events: 1, self.dlq: 1,
-                self.incidents: 6, self.correlation: 1}
+                self.incidents: 6, self.correlation: 1, self.feedback: 1}
 
     def compacted(self) -> frozenset[str]:
         """Topics whose latest message per key is the state (cleanup.policy=compact)."""
-        return frozenset({self.incidents})
+        return frozenset({self.incidents, self.feedback})
 
 
 class WorkerSettings(BaseSettings):
@@ -110,6 +111,13 @@ class WorkerSettings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535)  # 0 turns the endpoint off
     # allocations between young-generation garbage collections (CPython's default 700); see consumers/app.py
     gc_young_threshold: int = Field(50_000, ge=100)
+    # comma list of oslo.messaging notification topics to read too (notifications.error,
+    # versioned_notifications.error, ...): each becomes an event on the logs topic
+    # (consumers/notifications.py); empty (default): off
+    notification_topics: str = ""
+
+    def notification_topic_names(self) -> list[str]:
+        return [t.strip() for t in self.notification_topics.split(",") if t.strip()]
 
 
 class S3Settings(BaseSettings):
@@ -172,6 +180,9 @@ class ControlSettings(BaseSettings):
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
     eval_dataset: Path | None = None   # optional labelled set (dev-set layout) the gate also scores
     eval_labels: Path | None = None
+    # the latest verdicts held back from a retrain for the gate (a share, once there are enough of them)
+    verdict_holdout_fraction: float = Field(0.2, ge=0, lt=1)
+    min_verdicts_to_hold: int = Field(5, ge=1)
 
     def secret_bytes(self) -> bytes | None:
         if self.secret is not None and self.secret_file is not None:

@@ -26,6 +26,7 @@ from consumers.blast_radius import BlastRadius
 from consumers.deadletters import S3ClaimCheck, dead_letter
 from consumers.control import DUPLICATE, CommandValidator, control_event, processed_command_ids
 from consumers.jobs import JobRunner
+from consumers.notifications import add_notification_stage
 from consumers.trainer import FAILED_AND_REPORTED
 from consumers.pipeline import Pipeline
 from consumers.redelivery import GapRepair, seek_uncommitted_to_beginning
@@ -256,6 +257,7 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
         await publish(pipeline.windows.expire_idle(time.monotonic()))
 
     emit = _add_control_plane(app, settings, repair)
+    add_notification_stage(app, settings, logs_topic, dlq_topic, repair)   # RCA_WORKER_NOTIFICATION_TOPICS
 
     serving = models.initial(model_ref) if serve_models else models.Serving()
     models.apply(pipeline, serving)
