@@ -29,6 +29,7 @@ class Topics:
     control_events: str
     incidents: str
     correlation: str
+    feedback: str
 
     def settings(self) -> TopicSettings:
         return TopicSettings(**asdict(self))
