@@ -43,7 +43,8 @@ def add_simulate(sub) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     p.add_argument("--faults", default=None, metavar="N|NAME,...",
                    help="how many faults (distinct, random) or which ones, comma-separated (default "
-                        "{default_faults}; 0 for a healthy run; --list-faults shows the names)")
+                        "{default_faults}; 0 for a healthy run; --list-faults shows the names; 'infra' names every "
+                        "infrastructure fault, which a count never draws); with --tests: the faults to rotate through")
     p.add_argument("--rate", type=float, default=None, metavar="OPS_PER_MIN",
                    help="workload operations per minute (default 1.5 per host, at least 2)")
     p.add_argument("--start", type=_start, default=None, metavar="ISO",
@@ -62,18 +63,23 @@ def add_simulate(sub) -> None:
 
 
 def cmd_simulate(args) -> int:
-    from producers.simulate import FAULTS, Simulation, parse_faults, simulate, simulated_events, write_ground_truth
+    from producers.simulate import ALL_FAULTS, Simulation, parse_faults, simulate, simulated_events, write_ground_truth
 
     if args.list_faults:
-        for spec in FAULTS.values():
-            _out(f"{spec.name:24} {spec.category:14} {spec.service:26} {spec.module}")
+        for spec in ALL_FAULTS.values():
+            _out(f"{spec.name:24} {spec.category:14} {spec.service:26} {spec.module}"
+                 + ("  (infrastructure, by name only)" if spec.kind == "infrastructure" else ""))
         return 0
     if args.tests is not None:
         from producers.sim_dataset import make_dataset
 
         if args.out is None or args.kafka:
             raise ValueError("--tests needs --out DIR (and no --kafka)")
-        labels = make_dataset(args.out, tests=args.tests, hosts=args.hosts, minutes=args.minutes, seed=args.seed)
+        names = parse_faults(args.faults) if args.faults is not None else None
+        if isinstance(names, int):
+            raise ValueError("--tests takes fault names with --faults (one fault per test), not a count")
+        labels = make_dataset(args.out, tests=args.tests, hosts=args.hosts, minutes=args.minutes, seed=args.seed,
+                              faults=names)
         _out(f"wrote {args.tests} tests (round_1 with one fault, round_2 healthy) under {args.out}; labels {labels}")
         return 0
     if args.out is None and not args.kafka:
@@ -114,6 +120,7 @@ def _summary(result) -> None:
     _out(f"simulated {result.hosts} hosts for {result.minutes:g} min (seed {result.seed}): "
          f"{result.total_lines} lines, {result.operations} operations{where}")
     for f in result.faults:
-        _out(f"  {f.id:4} {f.time}  {f.name:24} {f.service:26} {f.module}")
+        cause = f"{f.component} on {f.host}" if f.kind == "infrastructure" else f.module
+        _out(f"  {f.id:4} {f.time}  {f.name:24} {f.service:26} {cause}")
     if result.ground_truth is not None:
         _out(f"ground truth: {result.ground_truth}")

@@ -14,6 +14,16 @@ Faults from ``FAULTS`` are injected at planned times; the ground truth
 (time, subsystem, service, module, category, affected ids, symptoms) is
 returned and written beside the logs as ``ground_truth.json`` and ``.tsv``.
 
+Infrastructure faults (``INFRA_FAULTS``: a RabbitMQ partition, Galera losing
+the primary component, ovs-vswitchd losing its controller, libvirtd killed,
+the OOM killer killing a guest, an HAProxy backend down) are injected by
+name only (a fault count draws from ``FAULTS``, so seeds keep their runs).
+The failing daemon writes its own lines in its own format to its own file,
+``<out>/infra/<host>/var/log/...`` (``producers/simulator/infra_logs.py``),
+and the services log the symptoms; the label's ``kind`` is
+``infrastructure`` and its ``component`` the daemon (``rabbitmq`` on host
+``controller``).
+
 Deterministic: the same arguments give byte-identical output (one
 ``random.Random(seed)``, a fixed default start time, ids drawn from it).
 
@@ -34,20 +44,23 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TextIO
 
-from engine.parsing import RecordGrouper
-from producers.simulator import background, build, faults as fault_lib, network, outages, servers, storage
+from engine.parsing import RecordGrouper, parse_line
+from producers.simulator import background, build, faults as fault_lib, infra_faults, network, outages, servers, storage
 from producers.simulator.cloud import SERVICES, SUBSYSTEM, Cloud
 from producers.simulator.core import Agenda, Emitter, Timeline
+from producers.simulator.infra_logs import is_infra
 from producers.simulator.labels import FaultLabel, FaultSpec, Injection, iso_ms
 from producers.simulator.world import World
 
-__all__ = ["DEFAULT_START", "FAULTS", "SERVICES", "Simulation", "SimulationResult", "iter_lines", "log_path",
+__all__ = ["ALL_FAULTS", "DEFAULT_START", "FAULTS", "INFRA_FAULTS", "SERVICES", "Simulation", "SimulationResult", "iter_lines", "log_path",
            "parse_faults", "simulate", "simulated_events", "write_ground_truth"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_START = datetime(2019, 8, 1, 10, 0, 0)
 FAULTS: dict[str, FaultSpec] = fault_lib.CATALOGUE
+INFRA_FAULTS: dict[str, FaultSpec] = infra_faults.CATALOGUE
+ALL_FAULTS: dict[str, FaultSpec] = {**FAULTS, **INFRA_FAULTS}
 DEFAULT_FAULTS = 3
 MAX_HOSTS = 1000
 
@@ -81,11 +94,22 @@ def _log_name(service: str) -> str:
     return log_path(Path(), service).as_posix()
 
 
+def infra_log_path(out_dir: Path, host: str, path: str) -> Path:
+    """Where an infrastructure log goes: ``<out>/infra/<host><path>`` (the daemon's own path on its host)."""
+    return Path(out_dir) / "infra" / host / path.lstrip("/")
+
+
+def _infra_key(host: str, path: str) -> str:
+    """The ``host:path`` key a tailing shipper gives a line of this file."""
+    return f"{host}:{path}"
+
+
 @contextmanager
 def _log_files(out_dir: Path) -> Iterator[dict[str, TextIO]]:
-    """Every service's log file under ``out_dir``, created empty; closed on exit, even on error."""
+    """Every service's log file under ``out_dir``, created empty; closed on exit, even on error.
+    Infrastructure files are opened on their first line (``_open_infra``) and closed with these."""
     with ExitStack() as stack:
-        handles = {}
+        handles: dict = {"": stack}
         for _sub, svc in SERVICES:
             path = log_path(out_dir, svc)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,12 +117,23 @@ def _log_files(out_dir: Path) -> Iterator[dict[str, TextIO]]:
         yield handles
 
 
+def _open_infra(path: Path, handles: dict) -> TextIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return handles[""].enter_context(path.open("w", encoding="utf-8", newline="\n"))
+
+
 def parse_faults(text: str) -> int | list[str]:
-    """CLI form of ``faults``: a count ('3') or names ('libvirt_error,db_outage')."""
+    """CLI form of ``faults``: a count ('3') or names ('libvirt_error,db_outage'); ``infra`` stands for
+    every infrastructure fault."""
     text = text.strip()
     if text.isdigit():
         return int(text)
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = []
+    for n in (n.strip() for n in text.split(",")):
+        if n == "infra":
+            names.extend(INFRA_FAULTS)
+        elif n:
+            names.append(n)
     if not names:
         raise ValueError("--faults needs a count or a comma-separated list of fault names")
     return names
@@ -120,10 +155,11 @@ class SimulationResult:
     line_counts: dict[str, int]
     files: dict[str, Path] = field(default_factory=dict)
     ground_truth: Path | None = None
+    infra_line_counts: dict[str, int] = field(default_factory=dict)  # "host:path" -> lines
 
     @property
     def total_lines(self) -> int:
-        return sum(self.line_counts.values())
+        return sum(self.line_counts.values()) + sum(self.infra_line_counts.values())
 
     def to_dict(self) -> dict:
         return {
@@ -132,6 +168,8 @@ class SimulationResult:
             "operations": self.operations,
             "services": {svc: {"subsystem": SUBSYSTEM[svc], "lines": n, "path": _log_name(svc)}
                          for svc, n in self.line_counts.items()},
+            "infra_logs": {key: {"host": key.split(":", 1)[0], "path": key.split(":", 1)[1], "lines": n}
+                           for key, n in sorted(self.infra_line_counts.items())},
             "faults": [f.to_dict() for f in self.faults],
         }
 
@@ -163,6 +201,7 @@ class Simulation:
         self.names = self._fault_names(faults)
         self.operations = 0
         self.line_counts = {svc: 0 for _sub, svc in SERVICES}
+        self.infra_line_counts: dict[str, int] = {}
         self._injections: list[Injection] = []
         self._used = False
         self._last_ms = 0
@@ -184,24 +223,27 @@ class Simulation:
                 names.append(pool.pop())
             return names
         names = list(faults)
-        unknown = [n for n in names if n not in FAULTS]
+        unknown = [n for n in names if n not in ALL_FAULTS]
         if unknown:
-            raise ValueError(f"unknown fault {unknown[0]!r}; known faults: {', '.join(FAULTS)}")
+            raise ValueError(f"unknown fault {unknown[0]!r}; known faults: {', '.join(ALL_FAULTS)}")
         return names
 
     # -- generation ---------------------------------------------------------------
 
     def lines(self) -> Iterator[tuple[str, str]]:
-        """Every log line as (service, line), in time order (records never split)."""
-        for service, _host, lines in self.records():
+        """Every log line as (service, line), in time order (records never split); an infrastructure
+        line's "service" is its file's ``host:path`` key."""
+        for service, host, lines in self.records():
+            key = _infra_key(host, service) if is_infra(service) else service
             for line in lines:
-                yield service, line
+                yield key, line
 
     def records(self) -> Iterator[tuple[str, str, list[str]]]:
         """Every log record as (service, host, lines), in time order.
 
         A record is one log call: one line, or a traceback / multi-line
-        message whose lines belong together.
+        message whose lines belong together. An infrastructure record's
+        service is its file's absolute path (``infra_logs.is_infra``).
         """
         if self._used:
             raise RuntimeError("a Simulation generates its lines once; create a new one")
@@ -225,11 +267,15 @@ class Simulation:
         log.info("simulated %d lines, %d operations", sum(self.line_counts.values()), self.operations)
 
     def _release(self, records) -> Iterator[tuple[str, str, list[str]]]:
-        counts = self.line_counts
+        counts, infra = self.line_counts, self.infra_line_counts
         for ms, service, host, text in records:
             self._last_ms = ms
             lines = text.split("\n")
-            counts[service] += len(lines)
+            if is_infra(service):
+                key = _infra_key(host, service)
+                infra[key] = infra.get(key, 0) + len(lines)
+            else:
+                counts[service] += len(lines)
             yield service, host, lines
 
     def _operation(self, w: World, agenda: Agenda, t: int) -> None:
@@ -255,13 +301,14 @@ class Simulation:
         slot = self.duration / len(self.names)
         planned = []
         for k, name in enumerate(self.names):
-            spec = FAULTS[name]
+            spec = ALL_FAULTS[name]
             t = round(k * slot + slot * self.rng.uniform(0.2, 0.4))
             inj = Injection(f"F{k + 1}", spec, t)
             self._injections.append(inj)
             if spec.outage:
                 length = max(20_000, min(round(self.rng.uniform(60.0, 150.0) * 1000), round(slot * 0.5)))
-                outages.register(w, name, t, t + length, inj)
+                register = infra_faults.register if name in INFRA_FAULTS else outages.register
+                register(w, name, t, t + length, inj)
             planned.append((t, name, inj))
         for t, name, inj in planned:
             if not inj.spec.outage:
@@ -270,7 +317,8 @@ class Simulation:
                 for o in w.outages:
                     if o.start - 5_000 <= t < o.end + 65_000:
                         t = inj.planned = o.end + 65_000 + round(self.rng.uniform(1.0, 5.0) * 1000)
-            agenda.at(t, lambda t2, n=name, i=inj: fault_lib.run(n, w, t2, i))
+            runner = infra_faults.run if name in INFRA_FAULTS else fault_lib.run
+            agenda.at(t, lambda t2, n=name, i=inj, run=runner: run(n, w, t2, i))
 
     # -- results ------------------------------------------------------------------------
 
@@ -286,7 +334,8 @@ class Simulation:
         return SimulationResult(
             out_dir=out_dir, seed=self.seed, hosts=self.hosts, minutes=self.minutes, rate=self.rate,
             start=self.start, end=self._datetime(max(self._last_ms, self.duration)), operations=self.operations,
-            faults=self.faults, line_counts=dict(self.line_counts), files=files or {}, ground_truth=ground_truth)
+            faults=self.faults, line_counts=dict(self.line_counts), files=files or {}, ground_truth=ground_truth,
+            infra_line_counts=dict(self.infra_line_counts))
 
 
 def iter_lines(hosts: int = 4, minutes: float = 30, seed: int = 0, faults: int | list[str] | None = None,
@@ -310,8 +359,16 @@ def simulate(out_dir: Path | None, hosts: int = 4, minutes: float = 30, seed: in
     out_dir = Path(out_dir)
     files = {svc: log_path(out_dir, svc) for _sub, svc in SERVICES}
     with _log_files(out_dir) as handles:
-        for svc, line in sim.lines():
-            handles[svc].write(line + "\n")
+        for svc, host, lines in sim.records():
+            if is_infra(svc):
+                key = _infra_key(host, svc)
+                handle = handles.get(key)
+                if handle is None:
+                    files[key] = path = infra_log_path(out_dir, host, svc)
+                    handle = handles[key] = _open_infra(path, handles)
+            else:
+                handle = handles[svc]
+            handle.write("\n".join(lines) + "\n")
     result = sim.result(out_dir, files)
     result.ground_truth = write_ground_truth(out_dir, result)
     log.info("wrote %d lines to %s", result.total_lines, out_dir)
@@ -329,6 +386,14 @@ def simulated_events(sim: Simulation, out_dir: Path | None = None) -> Iterator:
     groupers = {svc: RecordGrouper(source=_log_name(svc)) for _sub, svc in SERVICES}
     with _log_files(out_dir) if out_dir is not None else nullcontext({}) as handles:
         for svc, host, lines in sim.records():
+            if is_infra(svc):
+                if handles:
+                    key = _infra_key(host, svc)
+                    if key not in handles:
+                        handles[key] = _open_infra(infra_log_path(out_dir, host, svc), handles)
+                    handles[key].write("\n".join(lines) + "\n")
+                yield _infra_event(svc, host, lines)
+                continue
             if handles:
                 handles[svc].write("\n".join(lines) + "\n")
             grouper = groupers[svc]
@@ -339,6 +404,18 @@ def simulated_events(sim: Simulation, out_dir: Path | None = None) -> Iterator:
             for ev in events:
                 ev.host = host
                 yield ev
+
+
+def _infra_event(path: str, host: str, lines: list[str]):
+    """One infrastructure record as the parser reads it (its first line; the others are its text):
+    what the worker makes of the line is the parser's business (``engine.parsing.parse_line`` and the
+    daemon grammars behind it), keyed by the file's path and its host as a shipper keys it."""
+    event = parse_line(lines[0], source=path)
+    if len(lines) > 1:
+        event.raw = "\n".join(lines)
+        event.line_count = len(lines)
+    event.host = host
+    return event
 
 
 TSV_COLUMNS = ("id", "name", "category", "subsystem", "service", "module", "scope", "host", "time", "end_time",

@@ -41,10 +41,17 @@ def module_from_path(path: str | None) -> str | None:
 
 
 def module_from_component(component: str | None) -> str | None:
-    """labels.tsv COMPONENT ``/nova/compute/manager.py`` -> ``nova.compute.manager``."""
+    """labels.tsv COMPONENT ``/nova/compute/manager.py`` -> ``nova.compute.manager``.
+
+    A COMPONENT that is not a source file (no leading ``/``, no ``.py``) names an infrastructure
+    component (``rabbitmq``, ``mariadb/galera``, ``haproxy:nova_api``; engine/rca/infra.py) and is kept.
+    """
     if not component:
         return None
-    rel = component.strip().strip("/")
+    text = component.strip()
+    if not text.startswith("/") and not text.endswith(".py"):
+        return text or None
+    rel = text.strip("/")
     if rel.endswith(".py"):
         rel = rel[:-3]
     parts = [p for p in rel.split("/") if p]

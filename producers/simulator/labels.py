@@ -27,6 +27,10 @@ class FaultSpec:
     description: str
     scope: str = "request"  # or "infrastructure": a shared dependency, many services affected
     outage: bool = False
+    # what the cause is: "module" (the Python module ``module`` is at fault) or "infrastructure" (a daemon
+    # below the services: ``component`` such as ``rabbitmq``, ``mariadb/galera``, ``haproxy:nova_api``)
+    kind: str = "module"
+    component: str | None = None
 
 
 @dataclass
@@ -77,6 +81,7 @@ class Injection:
         return FaultLabel(
             id=self.id, name=s.name, category=s.category, subsystem=s.subsystem, service=s.service,
             module=s.module, scope=s.scope, host=self.host, description=s.description,
+            kind=s.kind, component=s.component if s.component is not None else s.module,
             time=iso_ms(to_datetime(start)), timestamp=_epoch(to_datetime(start)),
             end_time=iso_ms(to_datetime(end)), end_timestamp=_epoch(to_datetime(end)),
             exception_type=self.exception_type, request_ids=list(self.request_ids),
@@ -109,6 +114,8 @@ class FaultLabel:
     instance_ids: list[str]
     resource_ids: list[str]
     symptoms: list[dict[str, Any]]
+    kind: str = "module"          # "module" or "infrastructure"
+    component: str | None = None  # the module, or the infrastructure component (``rabbitmq``) on ``host``
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -64,8 +64,9 @@ def db_traceback(entry: tuple[Frame, ...]) -> list[str]:
 
 
 def register(w: World, name: str, start: int, end: int, lab: Injection) -> Outage:
-    """Plan an outage window so the workload's operations inside it fail."""
-    db = name == "db_outage"
+    """Plan an outage window so the workload's operations inside it fail (the fault's category says
+    which dependency: ``database``, else the message queue)."""
+    db = lab.spec.category == "database"
 
     def api_failure(w: World, c: Clock, proc: Proc, ctx: Ctx, method: str, path: str,
                     inst: str | None = None) -> None:
