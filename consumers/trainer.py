@@ -1,12 +1,18 @@
 """The retraining job, run in its own process by the worker's control agent.
 
-`python -m consumers.trainer '<command JSON>'` reads the requested data,
-trains a bundle, tracks and registers it as `challenger`, compares it with
-`production` on the same held-back slice (the latest `holdout_fraction` of
-the range, by event time), promotes it if it is better by the configured
-margin (or when `auto_promote` says so), and publishes each step to
-rca.control.events. A topic source is read by timestamp (offsets for times),
-never from files left on disk.
+`python -m consumers.trainer '<command JSON>'` reads the requested data and the operators'
+verdicts (rca.feedback), trains a bundle, tracks and registers it as `challenger`, lets the
+gate (tracking/gate.py) compare it with `production`, promotes it unless it is worse (or when
+`auto_promote` says so), and publishes each step to rca.control.events. A topic source is read
+by timestamp (offsets for times), never from files left on disk.
+
+A retrain never starts from nothing while there is a production bundle: it extends what that
+bundle learned (engine.training.retrain: its labelled runs and past verdicts, kept in the
+bundle) with the verdicts given since, and refreshes what normal looks like from the requested
+events. Trained from the events alone (every one taken as fault-free), a bundle detects nothing
+(dev set: detection F1 1.000 -> 0.000); `fresh: true` still asks for that, and the gate judges it.
+The latest verdicts are held back for the gate once there are enough of them
+(RCA_CONTROL_MIN_VERDICTS_TO_HOLD, RCA_CONTROL_VERDICT_HOLDOUT_FRACTION).
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 
 from confluent_kafka import TopicPartition
@@ -143,9 +150,12 @@ def labelled_score(settings: Settings, bundle) -> float | None:
 
 
 def run(command: dict, settings: Settings) -> int:
-    from engine.training import TrainingData, train
+    from engine.training import TrainingData, retrain, train
     from tracking.api import load_model, track_training
+    from tracking.gate import decide
     from tracking.registry import Registry
+
+    from consumers.feedback import counts, read_verdicts, split_verdicts, to_lessons
 
     params = command["params"]
     events = Events(settings, command["command_id"])
@@ -155,51 +165,63 @@ def run(command: dict, settings: Settings) -> int:
         if len(data) < 50:
             raise RuntimeError(f"only {len(data)} log events in the requested source; need at least 50")
         fit, held = holdout_split(data, settings.control.holdout_fraction)
-        events.send("progress", progress=0.1, detail=f"{len(data)} events ({len(held)} held back)")
+        try:
+            production = load_model("production")
+        except Exception as exc:  # noqa: BLE001 - no production yet: the challenger wins by default
+            log.info("no production model to compare with: %s", exc)
+            production = None
+        verdicts = read_verdicts(settings)
+        learn, held_back = split_verdicts(verdicts, settings.control)
+        events.send("progress", progress=0.1, detail=f"{len(data)} events ({len(held)} held back), "
+                                                     f"{len(verdicts)} verdicts ({len(held_back)} held back)")
         epochs = params.get("epochs", 3)
 
         def progress(stage: str, frac: float) -> None:
             events.send("progress", progress=round(0.1 + 0.7 * frac, 3), detail=stage)
 
-        bundle = train(TrainingData(runs=[fit], names=[params["source"]], labels=[False], root_causes=[None],
-                                    lines=len(fit)), epochs=epochs, progress=progress)
+        fresh = bool(params.get("fresh")) or production is None
+        if fresh:
+            bundle = train(TrainingData(runs=[fit], names=[params["source"]], labels=[False], root_causes=[None],
+                                        lines=len(fit)), epochs=epochs, progress=progress)
+            learned = []
+        else:
+            learned = to_lessons(learn)
+            bundle = retrain(production.bundle, fit, learned, epochs=epochs, progress=progress)
         challenger = deviation_ratio(bundle, held)
-        try:
-            production = load_model("production")
-            champion = deviation_ratio(production.bundle, held)
-            champion_version = production.version
-        except Exception as exc:  # noqa: BLE001 - no production yet: the challenger wins by default
-            log.info("no production model to compare with: %s", exc)
-            champion, champion_version = None, None
+        champion = deviation_ratio(production.bundle, held) if production is not None else None
+        labelled = None
+        if production is not None and (score := labelled_score(settings, bundle)) is not None:
+            labelled = (score, labelled_score(settings, production.bundle))
         margin = settings.control.promotion_margin
-        better = champion is None or challenger + margin <= champion
-        metrics = {"holdout_deviation_ratio": challenger, "events": float(len(data)), "epochs": float(epochs)}
-        if champion is not None:
-            metrics["production_holdout_deviation_ratio"] = champion
-            labelled = labelled_score(settings, bundle)
-            if labelled is not None:  # the labelled set decides when one is configured
-                champion_labelled = labelled_score(settings, production.bundle)
-                metrics.update(labelled_score=labelled, production_labelled_score=champion_labelled)
-                better = labelled >= champion_labelled + margin
-        promote = bool(params.get("auto_promote")) or better
-        record = track_training(bundle, params={"command_id": command["command_id"], "source": params["source"],
-                                                "epochs": epochs},
-                                metrics=metrics, history=bundle.metadata.get("loss_curve"),
-                                production_if_none=False)
+        decision = decide(bundle, production.bundle if production is not None else None, to_lessons(held_back),
+                          margin, (challenger, champion), labelled)
+        metrics = {"holdout_deviation_ratio": challenger, "events": float(len(data)), "epochs": float(epochs),
+                   **decision.metrics()}
+        if labelled is not None:
+            metrics.update(labelled_score=labelled[0], production_labelled_score=labelled[1])
+        n_learn, n_held = counts(learn if not fresh else []), counts(held_back)
+        run_params = {"command_id": command["command_id"], "source": params["source"], "epochs": epochs,
+                      "warm_start": not fresh,
+                      "base_model_version": production.version if production is not None and not fresh else None,
+                      **{f"verdicts_{k}": n for k, n in n_learn.items()},
+                      **{f"verdicts_held_{k}": n for k, n in n_held.items()}}
+        metrics.update({f"verdicts_{k}": float(n) for k, n in n_learn.items()})
+        promote = bool(params.get("auto_promote")) or decision.promote
+        record = track_training(bundle, params=run_params, metrics=metrics,
+                                history=bundle.metadata.get("loss_curve"), production_if_none=False)
         if record.version is None:
             raise RuntimeError(f"the model was not registered ({record.skipped_reason or 'tracking failed'})")
-        reason = ("auto_promote" if params.get("auto_promote") and not better else
-                  "no production model" if champion is None else
-                  f"labelled-set score {metrics['labelled_score']:.4f} vs production "
-                  f"{metrics['production_labelled_score']:.4f} (margin {margin})" if "labelled_score" in metrics else
-                  f"holdout deviation {challenger:.4f} vs production {champion:.4f} (margin {margin})")
+        reason = ("auto_promote (" + decision.reason + ")" if params.get("auto_promote") and not decision.promote
+                  else decision.reason)
         if promote:
             Registry().promote(record.version)
-        decision = {"promoted": promote, "reason": reason, "challenger_version": record.version,
-                    "production_version": champion_version}
-        _record_decision(record.run_id, decision)
+        result = {"promoted": promote, "reason": reason, "challenger_version": record.version,
+                  "production_version": production.version if production is not None else None,
+                  "warm_start": not fresh, "verdicts": n_learn, "verdicts_held": n_held}
+        _record_decision(record.run_id, result, learned_ids=[v["incident_id"] for v in learn] if not fresh else [],
+                         held_ids=[v["incident_id"] for v in held_back])
         events.send("finished", run_id=record.run_id or "", run_name=record.run_name,
-                    model_version=str(record.version), metrics=metrics, promotion=decision)
+                    model_version=str(record.version), metrics=metrics, promotion=result)
         return 0
     except Exception as exc:  # noqa: BLE001 - every failure becomes a 'failed' event
         log.error("retrain failed: %s\n%s", exc, traceback.format_exc())
@@ -207,7 +229,13 @@ def run(command: dict, settings: Settings) -> int:
         return FAILED_AND_REPORTED
 
 
-def _record_decision(run_id: str | None, decision: dict) -> None:
+MAX_TAG_CHARS = 5000   # MLflow keeps tag values up to 8000 characters
+
+
+def _record_decision(run_id: str | None, decision: dict, learned_ids: Sequence[str] = (),
+                     held_ids: Sequence[str] = ()) -> None:
+    """Tag the run with the decision and the incidents whose verdicts it learned from (and those
+    held back for the gate): what this model version learned, read with `rca models show`."""
     if not run_id:
         return
     try:
@@ -216,8 +244,18 @@ def _record_decision(run_id: str | None, decision: dict) -> None:
         client = Backend.from_env().client()
         client.set_tag(run_id, "promotion.promoted", str(decision["promoted"]).lower())
         client.set_tag(run_id, "promotion.reason", decision["reason"][:500])
+        client.set_tag(run_id, "learned.verdict_incidents", _id_list(learned_ids))
+        client.set_tag(run_id, "learned.held_back_incidents", _id_list(held_ids))
     except Exception as exc:  # noqa: BLE001 - the decision is in the finished event anyway
         log.warning("could not tag the run with the promotion decision: %s", exc)
+
+
+def _id_list(ids: Sequence[str]) -> str:
+    text = ",".join(ids)
+    if len(text) <= MAX_TAG_CHARS:
+        return text
+    cut = text[:MAX_TAG_CHARS].rsplit(",", 1)[0]
+    return f"{cut},... ({len(ids)} in all)"
 
 
 def main(argv: list[str]) -> int:

@@ -25,10 +25,18 @@ class ModelBundle:
     thresholds: dict[str, float] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)   # trained_at, data summary, metrics, versions
     format: int = BUNDLE_FORMAT
+    # engine.experience.Experience: the labelled runs and verdicts it learned from, compact, so a
+    # retrain extends them (None: trained before bundles kept it, or from unlabelled runs only)
+    experience: Any = None
 
     def summary(self) -> dict[str, Any]:
         """What a manifest or `rca models show` displays."""
         return {"format": self.format, "thresholds": dict(self.thresholds), **self.metadata}
+
+    @property
+    def learned_from(self):
+        """Its Experience, or None (a bundle pickled before the field existed has no attribute)."""
+        return self.__dict__.get("experience")
 
 
 def to_bytes(bundle: ModelBundle) -> bytes:

@@ -9,10 +9,14 @@ Input is either
   assumed normal (the usual case for retraining on recent production logs).
 
 The bundle holds the template miner state, the DeepLog LSTM over template
-sequences, the parameter/duration model, the RCA model and thresholds.
+sequences, the parameter/duration model, the RCA model and thresholds, and what
+it learned from (engine/experience.py), so that ``retrain`` starts from it: a
+retrain on recent logs refreshes what normal looks like and keeps every failure
+the bundle was taught, adding the operators' verdicts.
 """
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.bundle import ModelBundle
+from engine.experience import Experience, Lesson, lessons_of_training, refit
 from engine.params import ParamModel
 from engine.rca import RCAModel
 from engine.rca.dataset import list_runs, load_run
@@ -95,7 +100,51 @@ def train(data: TrainingData, epochs: int = 3, config: SequenceConfig | None = N
     """Fit every part of the bundle; `progress(stage, fraction)` reports along the way."""
     started = time.monotonic()
     say = progress or (lambda stage, frac: None)
-    miner = TemplateMiner()
+    miner, mined, seq, params, sessions, seq_threshold = _sequence_parts(data, epochs, config, say, TemplateMiner())
+
+    rca = RCAModel().fit(data.runs, data.labels, data.root_causes)
+    experience = lessons_of_training(rca, data.runs, data.labels, data.root_causes, data.names)
+    say("rca", 0.9)
+    bundle = _bundle(miner, rca, seq, params, sessions, seq_threshold, experience, data.summary(), epochs, started)
+    say("done", 1.0)
+    return bundle
+
+
+def retrain(base: ModelBundle, events: Sequence[LogEvent], verdicts: Sequence[Lesson] = (),
+            rejected_events: Sequence[LogEvent] = (), epochs: int = 3, config: SequenceConfig | None = None,
+            progress: Progress | None = None) -> ModelBundle:
+    """A new bundle from the production one and recent logs, never from nothing.
+
+    The template miner continues from the base's state (template ids keep their meaning); the
+    LSTM and the parameter model learn what normal looks like from ``events``; the RCA model
+    keeps the base's normal profile (refreshed with ``events``), follow-ups and incident gap, and
+    refits its detector, calibration, ranker and memory of past incidents on everything the base
+    learned from (its Experience) plus ``verdicts`` (``experience.verdict_lesson``);
+    ``rejected_events``: the records of incidents operators rejected, which become familiar.
+    A base without an Experience (trained before bundles kept one) keeps its RCA model as is.
+    """
+    started = time.monotonic()
+    say = progress or (lambda stage, frac: None)
+    data = TrainingData(runs=[list(events)], names=["retrain"], labels=[False], root_causes=[None],
+                        lines=sum(e.line_count for e in events))
+    miner, mined, seq, params, sessions, seq_threshold = _sequence_parts(
+        data, epochs, config, say, TemplateMiner.load(base.miner_state))
+    experience = base.learned_from
+    if experience is None:
+        rca, experience = copy.deepcopy(base.rca_model), Experience()
+    else:
+        rca, experience = refit(base.rca_model, experience, verdicts, new_events=events,
+                                rejected_events=rejected_events)
+    say("rca", 0.9)
+    summary = {**data.summary(), "verdicts": len(verdicts), "base_trained_at": base.metadata.get("trained_at")}
+    bundle = _bundle(miner, rca, seq, params, sessions, seq_threshold, experience, summary, epochs, started)
+    say("done", 1.0)
+    return bundle
+
+
+def _sequence_parts(data: TrainingData, epochs: int, config: SequenceConfig | None, say: Progress,
+                    miner: TemplateMiner):
+    """The template miner (fed every run), the LSTM and parameter model (learned from the normal runs)."""
     mined: list[list[tuple[str, list[str]]]] = []
     for run in data.runs:
         out = []
@@ -115,15 +164,16 @@ def train(data: TrainingData, epochs: int = 3, config: SequenceConfig | None = N
                                                                          0.1 + 0.6 * ep / epochs))
     params = ParamModel().fit((t, p) for i in normal for t, p in mined[i])
     say("parameters", 0.75)
-
-    rca = RCAModel().fit(data.runs, data.labels, data.root_causes)
-    say("rca", 0.9)
-
     # threshold: share of deviating events in a normal session, at its 99th percentile
     ratios = [float(flags.mean()) for flags in seq.score_sessions(sessions[:20_000]) if len(flags) >= 3]
     seq_threshold = float(np.quantile(ratios, 0.99)) if ratios else 0.5
+    return miner, mined, seq, params, sessions, seq_threshold
+
+
+def _bundle(miner, rca, seq, params, sessions, seq_threshold, experience: Experience, summary: dict,
+            epochs: int, started: float) -> ModelBundle:
     elapsed = time.monotonic() - started
-    bundle = ModelBundle(
+    return ModelBundle(
         miner_state=miner.save(),
         rca_model=rca,
         sequence_model=seq,
@@ -133,9 +183,8 @@ def train(data: TrainingData, epochs: int = 3, config: SequenceConfig | None = N
         metadata={
             "trained_at": time.time(), "training_seconds": round(elapsed, 2), "epochs": epochs,
             "templates": len(miner), "vocabulary": len(seq.vocab), "sessions": len(sessions),
-            "loss_curve": [round(x, 5) for x in seq.history_loss], "data": data.summary(),
-            "rca": dict(rca.metadata),
+            "loss_curve": [round(x, 5) for x in seq.history_loss], "data": summary,
+            "rca": dict(rca.metadata), "learned_from": experience.summary(),
         },
+        experience=experience,
     )
-    say("done", 1.0)
-    return bundle

@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 import fastjsonschema
 
-SCHEMA_NAMES = ("log_event", "log_batch", "rca_result", "rca_incident", "control_command", "control_event", "dead_letter")
+SCHEMA_NAMES = ("log_event", "log_batch", "rca_result", "rca_incident", "control_command", "control_event", "dead_letter",
+                "feedback")
 
 
 class SchemaError(ValueError):
