@@ -325,6 +325,9 @@ def add_bench(sub) -> None:
     parse.add_argument("--accuracy", metavar="STRUCTURED_CSV", help="also print Loghub grouping accuracy")
     parse.add_argument("--memory", type=int, metavar="N", default=0,
                        help="also stream N synthetic lines with ever-new values and report memory")
+    parse.add_argument("--infra", action="store_true",
+                       help="benchmark a generated corpus of infrastructure lines (libvirt, OVS, RabbitMQ, "
+                            "MariaDB, Apache, nginx, uWSGI) instead of FILEs")
     parse.set_defaults(func=cmd_bench_parse)
     infer = bsub.add_parser("infer", help="model inference: LSTM windows/s batched, single-window p99, "
                                           "whole-window analysis latency")
@@ -433,15 +436,22 @@ def cmd_bench_parse(args) -> int:
     from bench.parse import LOGHUB_SAMPLE, bench_memory, bench_parse, grouping_accuracy
     from engine.readers import InputError
 
-    files = args.files or [str(LOGHUB_SAMPLE)]
-    for f in files:
-        if not Path(f).is_file():
-            raise InputError(f"{f}: no such file")
-    out = {"parse": bench_parse(files, repeat=args.repeat)}
+    if getattr(args, "infra", False):
+        import tempfile
+
+        from bench.infra_corpus import write_corpus
+        with tempfile.TemporaryDirectory() as tmp:
+            out = {"parse": bench_parse(write_corpus(tmp), repeat=args.repeat)}
+    else:
+        files = args.files or [str(LOGHUB_SAMPLE)]
+        for f in files:
+            if not Path(f).is_file():
+                raise InputError(f"{f}: no such file")
+        out = {"parse": bench_parse(files, repeat=args.repeat)}
     if args.accuracy:
         out["grouping_accuracy"] = round(grouping_accuracy(args.accuracy), 4)
     if args.memory:
-        out["memory"] = bench_memory(args.memory, seed_path=files[0])
+        out["memory"] = bench_memory(args.memory, seed_path=None if getattr(args, "infra", False) else files[0])
     _out(json.dumps(out, indent=2))
     return 0
 

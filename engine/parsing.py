@@ -30,6 +30,12 @@ the service of each file are cached, continuation lines never become events
 of their own, and ``parse_lines`` handles the common line (a header that
 starts a new record) inline, without a call to ``RecordGrouper.feed``.
 
+Lines without an oslo.log header: the infrastructure's formats (libvirt, qemu, Open vSwitch,
+RabbitMQ, MariaDB, HAProxy, keepalived, Apache, nginx, uWSGI, kernel and systemd bodies) are
+tried next (``engine.grammars.parse_infra``), so every caller gets their time, level and ids;
+an infrastructure record takes the headerless lines after it (RabbitMQ's crash reports). A line
+in none of them keeps the rules above (an orphan continuation, a traceback line).
+
 Services: the leading file-name field or the source path names the service
 (``nova/nova-compute.log`` -> ``nova-compute``, ``neutron/server.log`` ->
 ``neutron-server``); without either, the logger gives a guess
@@ -43,6 +49,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 
+from engine.grammars import parse_infra
 from schemas.log_event import Frame, LogEvent
 
 __all__ = [
@@ -348,11 +355,18 @@ def _text(line) -> str:
     return line
 
 
-def parse_line(line: str, source: str | None = None) -> LogEvent:
-    """Parse one line on its own (no multi-line grouping). Never raises."""
+def parse_line(line: str, source: str | None = None, program: str | None = None) -> LogEvent:
+    """Parse one line on its own (no multi-line grouping). Never raises.
+
+    A line without an oslo.log header goes to the infrastructure grammars (``program``: the
+    syslog/journal program tag, when the caller has one) before it is called unparsable.
+    """
     line = _text(line)
     split = _split(line)
     if split is None:
+        infra = parse_infra(line, program, source)
+        if infra is not None:
+            return infra
         return _error(line, _failure_reason(line), source)
     services = _services_cache.get(source)
     if services is None:
@@ -419,6 +433,8 @@ class RecordGrouper:
         self._more: list[str] = []  # continuation lines (raw)
         self._bodies: list[str] = []  # their message parts (for tracebacks)
         self._in_traceback = False
+        self._infra: LogEvent | None = None  # the open infrastructure record (engine.grammars)
+        self._infra_more: list[str] = []      # its headerless lines
 
     def feed(self, line: str) -> list[LogEvent]:
         """Add one line; return the records it completed (often none)."""
@@ -427,6 +443,13 @@ class RecordGrouper:
         split = _split(line)
         if split is None:
             return self._headerless(line)
+        if self._infra is not None:
+            out = self._close_infra()
+            out.extend(self._feed_split(line, split))
+            return out
+        return self._feed_split(line, split)
+
+    def _feed_split(self, line: str, split: tuple) -> list[LogEvent]:
         field, h = split
         head = self._head
         if head is None:
@@ -446,14 +469,31 @@ class RecordGrouper:
         return out
 
     def _headerless(self, line: str) -> list[LogEvent]:
+        infra = parse_infra(line, None, self.source) if line else None
+        if infra is not None:   # an infrastructure line starts a record of its own
+            out = self.flush()
+            self._infra = infra
+            return out
         reason = _failure_reason(line)
-        if self._head is not None and reason in ("empty line", "no oslo.log header") \
-                and len(self._more) < _MAX_RECORD_LINES:
-            self._add(line, line)  # the tail of a multi-line message
-            return []
+        if reason in ("empty line", "no oslo.log header"):
+            if self._head is not None and len(self._more) < _MAX_RECORD_LINES:
+                self._add(line, line)  # the tail of a multi-line message
+                return []
+            if self._infra is not None and len(self._infra_more) < _MAX_RECORD_LINES:
+                self._infra_more.append(line)  # the tail of an infrastructure record
+                return []
         out = self.flush()
         out.append(_error(line, reason, self.source))
         return out
+
+    def _close_infra(self) -> list[LogEvent]:
+        event = self._infra
+        self._infra = None
+        if self._infra_more:
+            event.raw = event.raw + "\n" + "\n".join(self._infra_more)
+            event.line_count = 1 + len(self._infra_more)
+            self._infra_more = []
+        return [event]
 
     def _continuation(self, h: tuple) -> str | None:
         """If a line with the open record's time, pid and logger continues it: its message part."""
@@ -480,7 +520,7 @@ class RecordGrouper:
         """Close the open record (end of input or idle stream)."""
         head = self._head
         if head is None:
-            return []
+            return self._close_infra() if self._infra is not None else []
         self._head = None
         if not self._more:
             return [_event(self._field, head, self._first, self._services)]
@@ -561,16 +601,31 @@ def parse_lines(lines: Iterable[str], source: str | None = None) -> Iterator[Log
     grouper = RecordGrouper(source)
     services = grouper._services
     feed = grouper.feed
+    headerless = grouper._headerless
     split = _split
     event = _event
     head: tuple | None = None  # the grouper's state while it has no continuation lines
     field: str | None = None
     first = ""
     simple = True  # the open record (if any) has no continuation lines
+    infra = False  # an infrastructure record is open (the grouper holds it)
     for line in lines:
         if simple and line.__class__ is str and line[-1:] not in "\r\n" and "\x1b" not in line:
             s = split(line)
-            if s is not None:
+            if s is None:  # no oslo.log header: an infrastructure line or a tail (no second split)
+                grouper._head = head
+                grouper._field = field
+                grouper._first = first
+                out = headerless(line)
+                head = grouper._head
+                field = grouper._field
+                first = grouper._first
+                simple = not grouper._more
+                infra = grouper._infra is not None
+                if out:
+                    yield from out
+                continue
+            if not infra:
                 if head is None:
                     field, head = s
                     first = line
@@ -592,6 +647,7 @@ def parse_lines(lines: Iterable[str], source: str | None = None) -> Iterator[Log
         field = grouper._field
         first = grouper._first
         simple = not grouper._more
+        infra = grouper._infra is not None
         if out:
             yield from out
     grouper._head = head
