@@ -1,0 +1,108 @@
+"""journald JSON made by systemd's own tools, one entry per Kafka message.
+
+A real oslo.log logger logs the scenario of tests/integration/shippers.py through
+oslo.log's own journal handler (`use_journal = True`: `oslo_log.handlers.OSJournalHandler`,
+its fields computed by its own code; only its last step, `systemd.journal.send`, which
+needs a running journald, is replaced by writing the same fields in the journal export
+format, with the fields journald adds itself: time, host, pid, unit, transport).
+`systemd-journal-remote` turns the export into a journal file and `journalctl --file F
+-o json` prints it, one JSON object per entry, as a journald-to-Kafka shipper reads it;
+each line is produced as one message. Checks as every shipper test (shippers.py).
+"""
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import uuid
+
+import pytest
+
+from tests.integration import shippers
+
+JOURNAL_REMOTE = shippers.which("systemd-journal-remote")
+JOURNALCTL = shippers.which("journalctl")
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(JOURNAL_REMOTE is None,
+                                 reason="systemd-journal-remote is not installed (scripts/install-test-shippers.sh)"),
+              pytest.mark.skipif(JOURNALCTL is None, reason="journalctl is not installed (systemd)")]
+
+handlers = pytest.importorskip("oslo_log.handlers")
+BOOT_ID = uuid.uuid4().hex
+UNIT = "devstack@n-cpu.service"
+
+
+def export_field(name: str, value) -> bytes:
+    """One field in the journal export format (systemd.io JOURNAL_EXPORT_FORMATS): `NAME=value`,
+    or, for a value with a newline, the name, its length (64-bit little endian) and the bytes."""
+    data = value if isinstance(value, bytes) else str(value).encode()
+    if b"\n" in data:
+        return name.encode() + b"\n" + struct.pack("<Q", len(data)) + data + b"\n"
+    return name.encode() + b"=" + data + b"\n"
+
+
+class ExportJournal:
+    """Stands in for `systemd.journal` (what OSJournalHandler calls): each `send` becomes an
+    export-format entry with the fields journald itself would add."""
+
+    def __init__(self) -> None:
+        self.entries: list[bytes] = []
+        self.created: float | None = None   # the record being emitted (set by the handler below)
+
+    def send(self, message: str, **fields) -> None:
+        trusted = {"__REALTIME_TIMESTAMP": int(self.created * 1_000_000), "__MONOTONIC_TIMESTAMP": len(self.entries) + 1,
+                   "_BOOT_ID": BOOT_ID, "_HOSTNAME": shippers.HOST, "_PID": os.getpid(), "_UID": 0,
+                   "_COMM": "nova-compute", "_TRANSPORT": "journal", "_SYSTEMD_UNIT": UNIT}
+        body = {"MESSAGE": message, **fields}
+        self.entries.append(b"".join(export_field(k, v) for k, v in {**trusted, **body}.items()) + b"\n")
+
+
+class JournalHandler(handlers.OSJournalHandler):
+    """oslo.log's handler, telling the stand-in which record it is sending (for its time)."""
+
+    def __init__(self, journal: ExportJournal) -> None:
+        super().__init__()
+        self.binary_name = shippers.SERVICE   # SYSLOG_IDENTIFIER: the service's script name
+        self.journal = journal
+
+    def emit(self, record) -> None:
+        self.journal.created = record.created
+        super().emit(record)
+
+
+@pytest.fixture
+def journal_lines(tmp_path, monkeypatch):
+    """(`journalctl -o json` lines of the scenario, records, the records as raw text)."""
+    journal = ExportJournal()
+    monkeypatch.setattr(handlers, "journal", journal)
+    conf = shippers.oslo_conf()
+    handler = JournalHandler(journal)
+    handler.setFormatter(shippers.text_formatter(conf))
+    as_text = shippers.Collect(shippers.text_formatter(conf))
+    records = shippers.log_scenario(tmp_path, [handler, as_text])
+    export = tmp_path / "scenario.export"
+    export.write_bytes(b"".join(journal.entries))
+    out = tmp_path / "scenario.journal"
+    subprocess.run([JOURNAL_REMOTE, "-o", str(out), str(export)], check=True, timeout=30, capture_output=True)
+    printed = subprocess.run([JOURNALCTL, "--file", str(out), "-o", "json", "--no-pager"], check=True, timeout=30,
+                             capture_output=True).stdout.splitlines()
+    assert len(printed) == len(records), printed
+    return printed, records, as_text.out
+
+
+def test_journald_json_entries_are_events(journal_lines, stack, topics):
+    printed, records, _ = journal_lines
+    bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
+    shippers.produce(bootstrap, topics.logs, [(None, line) for line in printed])
+    messages = shippers.read_raw(bootstrap, topics.logs, len(records))
+    assert all(b'"SYSLOG_IDENTIFIER":"nova-compute"' in value for _, value in messages)
+    shippers.check_events(messages, records, host=shippers.HOST)
+
+
+def test_journald_json_fault_names_the_raw_lines_module(journal_lines, stack, topics, start_worker):
+    printed, _, text = journal_lines
+    bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
+    shippers.produce(bootstrap, topics.logs, [(None, line) for line in printed])
+    assert shippers.worker_module(start_worker, bootstrap, topics) == shippers.raw_reference_module(text) \
+        == shippers.FAULT_MODULE
