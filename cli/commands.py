@@ -9,6 +9,7 @@ from cli.engine_cmds import REGISTRY as ENGINE
 from cli.models_cmd import add_mlflow_flags, add_models, mlflow_enabled
 from cli.output import out as _out
 from cli.simulate_cmd import add_simulate
+from cli.verdicts_cmd import add_verdict_commands, verdict_label
 from config.settings import get_settings
 
 # engine.readers.InputError and schemas.SchemaError are ValueErrors, so they are caught too.
@@ -213,6 +214,7 @@ def add_incidents(sub) -> None:
     p.add_argument("--open", action="store_true", help="only incidents not yet resolved")
     _add_limit_flags(p, "incidents")
     p.set_defaults(func=cmd_incidents)
+    add_verdict_commands(p)   # rca incidents confirm|reject|missed (cli/verdicts_cmd.py)
 
 
 STATE_COLOURS = {"open": "red", "updated": "yellow", "resolved": "green"}
@@ -227,15 +229,18 @@ def cmd_incidents(args) -> int:
     limit = _limit(args)
     book = IncidentBook(recent=10**9)
     table = Table([Column("incident", 28), Column("state", 8), Column("first seen", 19),
-                   Column("top root cause", 30, flexible=True), Column("services", 24), Column("windows", 7, ">")])
+                   Column("top root cause", 30, flexible=True), Column("services", 24), Column("windows", 7, ">"),
+                   Column("verdict", 12, flexible=True)])
+    verdicts = _verdicts(settings)
 
     def show(i: dict) -> None:
         if args.json:
-            _out(json.dumps(i))
+            _out(json.dumps({**i, "verdict": verdicts.get(i["incident_id"])}))
             return
         _out(table.row([i["incident_id"], i["state"], i["first_seen"][:19].replace("T", " "), _cause(i),
-                        ",".join(i.get("services") or []) or "-", str(i.get("window_count", 0))],
-                       [None, STATE_COLOURS.get(i["state"]), None, None, None, None]))
+                        ",".join(i.get("services") or []) or "-", str(i.get("window_count", 0)),
+                        verdict_label(verdicts.get(i["incident_id"]))],
+                       [None, STATE_COLOURS.get(i["state"]), None, None, None, None, None]))
 
     def keep(i: dict) -> bool:
         return not args.open or i.get("state") != "resolved"
@@ -254,6 +259,20 @@ def cmd_incidents(args) -> int:
         latest = _oldest_first(book, keep)
         _print_backlog(args, table, latest[-limit:] if limit else latest, len(latest), "incidents", show)
     return 0
+
+
+def _verdicts(settings) -> dict[str, dict]:
+    """incident id -> its latest accepted verdict (rca.feedback), without the records it carries."""
+    import logging
+
+    from consumers.feedback import read_verdicts
+
+    try:
+        given = read_verdicts(settings)
+    except Exception as exc:  # noqa: BLE001 - the incidents are still worth listing; reading them says why
+        logging.getLogger("rca.cli").warning("verdicts not read from %s: %s", settings.topics.feedback, exc)
+        given = []
+    return {v["incident_id"]: {k: x for k, x in v.items() if k not in ("evidence", "signature")} for v in given}
 
 
 def _oldest_first(book, keep) -> list[dict]:

@@ -25,6 +25,7 @@ from consumers import metrics, models
 from consumers.blast_radius import BlastRadius
 from consumers.deadletters import S3ClaimCheck, dead_letter
 from consumers.control import DUPLICATE, CommandValidator, control_event, processed_command_ids
+from consumers.feedback import VerdictCollector, add_feedback_agent
 from consumers.jobs import JobRunner
 from consumers.notifications import add_notification_stage
 from consumers.trainer import FAILED_AND_REPORTED
@@ -257,6 +258,7 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
         await publish(pipeline.windows.expire_idle(time.monotonic()))
 
     emit = _add_control_plane(app, settings, repair)
+    verdicts = add_feedback_agent(app, settings, repair, emit)   # rca.feedback: refuse unsigned/forged, count
     add_notification_stage(app, settings, logs_topic, dlq_topic, repair)   # RCA_WORKER_NOTIFICATION_TOPICS
 
     serving = models.initial(model_ref) if serve_models else models.Serving()
@@ -274,7 +276,9 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
             tracker.log_metrics({**snapshot, "open_windows": len(pipeline.windows),
                                  "late_events": pipeline.windows.late_total})
 
-    metrics.serve(app, pipeline, settings, open_incidents)   # Prometheus /metrics (RCA_WORKER_METRICS_HOST/PORT)
+    registry = metrics.serve(app, pipeline, settings, open_incidents)   # Prometheus /metrics (RCA_WORKER_METRICS_HOST/PORT)
+    if registry is not None:
+        registry.register(VerdictCollector(verdicts))
     return app
 
 

@@ -5,8 +5,14 @@ FastAPI + uvicorn, one static HTML page (no build step) and server-sent events:
   incident) and rca.results (windows that joined an incident, for timelines)
   into an IncidentBook;
 - a third thread scrapes the workers' /metrics for the health strip;
+- a fourth reads rca.feedback (operators' verdicts; refused ones skipped), so
+  each incident shows its verdict and the page the precision of the last
+  PRECISION_LAST incidents with one;
 - GET /api/state is the whole picture as JSON, GET /api/events streams it
-  again (SSE) whenever it changes, GET /healthz answers ok.
+  again (SSE) whenever it changes, GET /healthz answers ok;
+- POST /api/verdict gives a verdict from the page's buttons and its missed-fault
+  form (consumers/feedback.py prepares, signs when a control secret is set, and
+  publishes it, as `rca incidents confirm|reject|missed` does).
 
 All URLs the page uses are relative, so it works behind a reverse proxy under
 a path prefix (README: "The incident page").
@@ -23,8 +29,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import orjson
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from schemas import encode as schemas_encode
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from config.settings import Settings
 from consumers.results import CAUGHT_UP, IncidentBook, read_topic
@@ -34,6 +42,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 METRICS_EVERY = 2.0     # seconds between scrapes of the workers' /metrics
 HEARTBEAT = 15.0        # seconds between SSE comments on a quiet stream (keeps proxies from closing it)
+PRECISION_LAST = 50     # the page's precision: confirmed share of the last this many incidents with a verdict
 
 
 class Health:
@@ -98,7 +107,8 @@ class Feed:
         urls = metrics_urls if metrics_urls is not None else settings.ui.metrics_urls.split(",")
         self.health = Health([u.strip() for u in urls if u.strip()])
         self.lock = threading.Lock()
-        self.ready = {"incidents": False, "results": False}
+        self.ready = {"incidents": False, "results": False, "feedback": False}
+        self.verdicts: dict[str, dict] = {}     # incident id -> its latest accepted verdict, without its records
         self.errors: dict[str, str] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -110,7 +120,7 @@ class Feed:
     def start(self) -> None:
         topics = self.settings.topics
         for name, target in (("incidents", self._read_incidents), ("results", self._read_results),
-                             ("metrics", self._scrape)):
+                             ("feedback", self._read_feedback), ("metrics", self._scrape)):
             t = threading.Thread(target=self._guard, args=(name, target), name=f"rca-ui-{name}", daemon=True)
             t.start()
             self._threads.append(t)
@@ -150,6 +160,55 @@ class Feed:
     def _read_results(self) -> None:
         self._read(self.settings.topics.results, "results", self.book.add_window)
 
+    def _read_feedback(self) -> None:
+        from consumers.feedback import VerdictValidator
+
+        validator = VerdictValidator(self.settings.control)
+        self._read(self.settings.topics.feedback, "feedback",
+                   lambda v: self.take_verdict(v) if validator.check(schemas_encode(v)).accepted else None)
+
+    def take_verdict(self, verdict: dict) -> None:
+        """Keep an accepted verdict (the latest of its incident, by time given)."""
+        if not isinstance(verdict, dict) or "incident_id" not in verdict:
+            return
+        known = self.verdicts.get(verdict["incident_id"])
+        if known is None or (verdict.get("at") or "") >= (known.get("at") or ""):
+            self.verdicts[verdict["incident_id"]] = {k: v for k, v in verdict.items()
+                                                     if k not in ("evidence", "signature")}
+            self.book.version += 1
+
+    def verdict_summary(self) -> dict:
+        from consumers.feedback import counts, precision
+
+        given = sorted(self.verdicts.values(), key=lambda v: v.get("at") or "")
+        return {"counts": counts(given), "precision": precision(given, PRECISION_LAST), "last": PRECISION_LAST,
+                "judged": min(sum(1 for v in given if v["verdict"] != "missed"), PRECISION_LAST),
+                "missed": [v for v in given if v["verdict"] == "missed"][-20:]}
+
+    def give_verdict(self, body: dict) -> dict:
+        """Prepare and publish a verdict from the page (blocking: Kafka reads and a produce)."""
+        from config.timeparse import parse_time
+        from consumers.feedback import VerdictError, prepare, publish_verdict
+
+        kind = body.get("verdict")
+        args = {"by": body.get("by") or "incident page", "note": body.get("note"), "cause": body.get("cause") or None}
+        if kind == "missed":
+            try:
+                args.update(start=parse_time(str(body.get("start") or "")), end=parse_time(str(body.get("end") or "")))
+            except ValueError as exc:
+                raise VerdictError(str(exc)) from None
+            args.update(host=body.get("host") or None, service=body.get("service") or None)
+        else:
+            iid = str(body.get("incident_id") or "")
+            with self.lock:
+                incident = self.book.incidents.get(iid)
+            args.update(incident_id=iid, incident=incident)
+        sent = publish_verdict(self.settings, prepare(self.settings, str(kind), **args))
+        with self.lock:
+            self.take_verdict(sent)
+        return {"ok": True, "verdict_id": sent["verdict_id"], "incident_id": sent["incident_id"],
+                "records": len(sent.get("evidence") or []), "signed": "signature" in sent}
+
     def _scrape(self) -> None:
         while not self._stop.is_set():
             self.health.scrape()
@@ -157,8 +216,10 @@ class Feed:
 
     def state(self) -> dict:
         with self.lock:
-            incidents = [{**i, "timeline": self.book.timeline(i)} for i in self.book.ordered()]
-        return {"incidents": incidents, "health": self.health.figures, "ready": dict(self.ready),
+            incidents = [{**i, "timeline": self.book.timeline(i), "verdict": self.verdicts.get(i["incident_id"])}
+                         for i in self.book.ordered()]
+            verdicts = self.verdict_summary()
+        return {"incidents": incidents, "verdicts": verdicts, "health": self.health.figures, "ready": dict(self.ready),
                 "errors": dict(self.errors), "topics": {"incidents": self.settings.topics.incidents,
                                                        "results": self.settings.topics.results},
                 "now": time.time()}
@@ -186,6 +247,25 @@ def create_app(feed: Feed) -> FastAPI:
     @app.get("/api/state")
     async def state() -> Response:
         return Response(orjson.dumps(feed.state()), media_type="application/json")
+
+    @app.post("/api/verdict")
+    async def verdict(request: Request) -> JSONResponse:
+        from consumers.feedback import VerdictError
+
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "the body is not a JSON object"}, status_code=400)
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(None, feed.give_verdict, body)
+        except VerdictError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        except Exception as exc:  # noqa: BLE001 - the broker or MLflow said no: the page shows why
+            log.warning("verdict from the page failed: %s", exc)
+            return JSONResponse({"error": str(exc).splitlines()[0][:300]}, status_code=502)
+        return JSONResponse(result)
 
     @app.get("/api/events")
     async def events() -> StreamingResponse:
