@@ -60,6 +60,20 @@ def code_path(event: LogEvent) -> list[str]:
     return out
 
 
+def code_frames(event: LogEvent) -> list[tuple[str, str]]:
+    """(OpenStack module, function) of the event's traceback frames, outermost first (a frame
+    repeated in a row kept once): what the code map (engine/rca/codemap.py) looks up."""
+    frames = [(f.file, f.function) for f in event.frames]
+    if not frames and "File " in event.raw:
+        frames = [(m.group(1), m.group(3)) for m in _QUOTED_FRAME.finditer(event.raw)]
+    out: list[tuple[str, str]] = []
+    for path, function in frames:
+        mod = module_from_path(path)
+        if mod and (not out or out[-1] != (mod, function)):
+            out.append((mod, function))
+    return out
+
+
 def is_error(event: LogEvent) -> bool:
     return event.level in ERROR_LEVELS
 

@@ -20,7 +20,7 @@ from engine.parsing import ERROR_LEVELS, has_problem
 from engine.sessions import event_session_key, window_start
 from schemas.log_event import LogEvent
 
-from . import knowledge
+from . import codemap, knowledge
 from .evidence import unpack
 from .detector import Detector, calibrate_threshold
 from .features import RUN_FEATURES, NormalProfile, run_features, signature
@@ -62,13 +62,15 @@ class RCAModel:
     incident_gap: float | None = None
 
     def fit(self, runs: Sequence[Sequence[LogEvent]], labels: Sequence[bool | None] | None = None,
-            root_causes: Sequence[str | None] | None = None) -> "RCAModel":
+            root_causes: Sequence[str | None] | None = None, code_map=None) -> "RCAModel":
         """Learn from training runs.
 
         labels[i]: True (the run failed), False (it did not), None (unknown:
         used by neither the profile nor the detector). Without labels every
         run is taken as normal. root_causes[i]: the faulty module of a failed
-        run (``nova.compute.manager``), or None.
+        run (``nova.compute.manager``), or None. ``code_map``: an engine/rca/codemap.py
+        ``CodeMap`` of the release the logs come from; None: the one ``RCA_CODE_SOURCE`` names
+        (``codemap.default_code_map``), if any, else ranking without code candidates.
         """
         n = len(runs)
         labels = list(labels) if labels is not None else [False] * n
@@ -90,7 +92,9 @@ class RCAModel:
         self._calibrate_windows(runs, labels, normal_set)
         incidents = [(find_anomalies(runs[i], self.profile), root_causes[i])
                      for i in range(n) if labels[i] and root_causes[i]]
-        self.ranker = Ranker().fit(incidents)
+        if code_map is None:
+            code_map = codemap.default_code_map(codemap.frames_of(a.event for inc, _ in incidents for a in inc))
+        self.ranker = Ranker().fit(incidents, code_map=code_map)
         self.metadata = {
             "fitted_at": time.time(), "runs": n, "normal_runs": len(normal),
             "failed_runs": sum(1 for v in labels if v), "labelled_incidents": len(incidents),
@@ -102,6 +106,8 @@ class RCAModel:
             "stall_gate": round(self.followups.threshold, 4),
             "stall_rescue": None if self.followups.rescue is None else round(self.followups.rescue, 4),
             "incident_gap": self.incident_gap,
+            "ranker": "lambdarank" if self.ranker.ltr is not None else "logistic",
+            "code_map": None if code_map is None else {"sources": list(code_map.sources), "modules": code_map.size},
         }
         log.info("RCA model fitted: %s", self.metadata)
         return self

@@ -38,12 +38,13 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from schemas.log_event import LogEvent
 
-from .features import ERROR_LEVELS, NormalProfile, code_path, signature
+from .features import ERROR_LEVELS, NormalProfile, code_frames, code_path, signature
 from .linear import LinearModel, fit_logistic
+from .ltr import TreeRanker, fit_lambdarank
 from .modules import is_project_module, subsystem_of, subsystem_of_service
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,11 @@ CANDIDATE_FEATURES = (
     "downstream",            # earlier anomalies of other subsystems share its ids
     "assoc_only",            # no record mentions it: suggested by the memory only
     "co_root",               # learned: when the modules seen here were candidates, how often it was the cause
+    "first_error",           # logger or innermost frame of the first ERROR record
+    "code_callee",           # code map: best 1/(1+frames from the innermost) of a frame whose function calls it
+    "code_calls",            # code map: frames of anomalous records whose function calls it
+    "code_between",          # code map: called by an outer frame's function and calls the next frame's module
+    "code_only",             # suggested by the code map only (no record, no memory)
 )
 
 
@@ -84,6 +90,7 @@ class Anomaly:
     path: list[str]  # OpenStack modules, outermost first
     subsystem: str | None  # subsystem of the service that logged it
     ids: frozenset
+    frames: tuple = ()  # (module, function) of its OpenStack frames, outermost first
 
 
 def find_anomalies(events: Sequence[LogEvent], profile: NormalProfile,
@@ -108,7 +115,7 @@ def find_anomalies(events: Sequence[LogEvent], profile: NormalProfile,
             ids.add(e.request_id)
         if e.instance_id:
             ids.add(e.instance_id)
-        out.append(Anomaly(len(out), e, sig, novelty, code_path(e), sub, frozenset(ids)))
+        out.append(Anomaly(len(out), e, sig, novelty, code_path(e), sub, frozenset(ids), tuple(code_frames(e))))
         if len(out) >= MAX_ANOMALIES:
             break
     return out
@@ -121,6 +128,7 @@ class Candidate:
     anomalies: list[Anomaly]
     score: float = 0.0
     confidence: float | None = None   # calibrated P(this is the faulty module); None: not calibrated
+    kind: str = "code"   # what kind of cause: "code" (an OpenStack module); others add their own
 
 
 @dataclass
@@ -158,7 +166,7 @@ class CauseMemory:
         ex_cands, ex_root = (self.incidents[exclude][1], self.incidents[exclude][2]) if exclude is not None else ((), None)
         out: dict[str, float] = {}
         co_roots = getattr(self, "co_roots", None) or {}   # a model fitted before it existed has none
-        for m in set(candidates):
+        for m in sorted(set(candidates)):
             roots = co_roots.get(m)
             if not roots:
                 continue
@@ -199,7 +207,8 @@ class CauseMemory:
         if not self.incidents or not sigs:
             return []
         w = {s: self._idf(s) for s in sigs}
-        norm = math.sqrt(sum(v * v for v in w.values())) or 1.0
+        # fsum: exact, so a similarity never depends on a set's (hash) order
+        norm = math.sqrt(math.fsum(v * v for v in w.values())) or 1.0
         out = []
         for i, (isigs, _, root) in enumerate(self.incidents):
             if i == exclude:
@@ -207,8 +216,8 @@ class CauseMemory:
             shared = sigs & isigs
             if not shared:
                 continue
-            inorm = math.sqrt(sum(self._idf(s) ** 2 for s in isigs)) or 1.0
-            sim = sum(w[s] ** 2 for s in shared) / (norm * inorm)
+            inorm = math.sqrt(math.fsum(self._idf(s) ** 2 for s in isigs)) or 1.0
+            sim = math.fsum(w[s] ** 2 for s in shared) / (norm * inorm)
             if sim >= self.min_similarity:
                 out.append((sim, root))
         return out
@@ -226,19 +235,39 @@ class CauseMemory:
 
 
 CO_ROOT_SUGGESTIONS = 10   # modules the memory suggests (co_root) that join the candidates
+CODE_SUGGESTIONS = 15      # modules the code map suggests that join the candidates
+CODE_DEPTH = 3             # the innermost frames of a traceback whose callees the code map suggests
 
 
-def build_candidates(anomalies: list[Anomaly], memory: CauseMemory | None,
-                     exclude: int | None = None,
-                     associations: tuple[dict, dict] | None = None) -> list[Candidate]:
-    """Candidates and their features (CANDIDATE_FEATURES order).
+# The features of the logistic module ranking (a ranker without a code map): those it had before
+# the learned ranking, so that without source the ranking is exactly what it was.
+LOGISTIC_FEATURES = CANDIDATE_FEATURES[:CANDIDATE_FEATURES.index("first_error")]
 
-    ``associations``: ``memory.associations`` of these anomalies' signatures
-    (with ``exclude``), when the caller has them already.
+
+@dataclass
+class CandidateContext:
+    """What every candidate of one incident is measured against (built once per ranking)."""
+
+    anomalies: list[Anomaly]
+    occurrences: dict      # module -> [(anomaly, depth from the innermost frame or None for a logger)]
+    as_logger: set
+    inner_own: set
+    by_mod: dict           # similar past incidents' votes per module
+    co: dict               # co_root shares
+    code: dict             # module -> code-map evidence {"callee": best 1/(1+d), "calls": n, "between": bool}
+    first_error: set       # modules of the first ERROR record (logger, innermost frame)
+    sub_rank: dict
+    n_subs: int
+
+
+def candidate_context(anomalies: list[Anomaly], memory: CauseMemory | None, exclude: int | None = None,
+                      associations: tuple[dict, dict] | None = None, code_map=None) -> CandidateContext:
+    """Which modules are candidates, and the evidence their features are computed from.
+
+    Sources: traceback frames and loggers of the anomalous records, the causes of similar past
+    incidents and ``co_root`` (the memory), and, with a code map, the callees of the innermost
+    frames' functions and the modules between two frames (engine/rca/codemap.py).
     """
-    if not anomalies:
-        return []
-    n = len(anomalies)
     occurrences: dict[str, list[tuple[Anomaly, int | None]]] = defaultdict(list)
     as_logger: set[str] = set()
     inner_own: set[str] = set()
@@ -256,50 +285,113 @@ def build_candidates(anomalies: list[Anomaly], memory: CauseMemory | None,
     if associations is None:
         associations = memory.associations({a.sig for a in anomalies}, exclude) if memory else ({}, {})
     by_mod = associations[0]
-    for mod, p in sorted(by_mod.items(), key=lambda kv: -kv[1])[:5]:
+    # ties broken by name: the candidates (and so a training's rows) never depend on hash order
+    for mod, p in sorted(by_mod.items(), key=lambda kv: (-kv[1], kv[0]))[:5]:
         occurrences.setdefault(mod, [])
     co = memory.co_root(list(occurrences), exclude) if memory else {}
-    for mod, p in sorted(co.items(), key=lambda kv: -kv[1])[:CO_ROOT_SUGGESTIONS]:
+    for mod, p in sorted(co.items(), key=lambda kv: (-kv[1], kv[0]))[:CO_ROOT_SUGGESTIONS]:
         occurrences.setdefault(mod, [])
-
+    code = code_evidence(anomalies, code_map) if code_map is not None else {}
+    fresh = sorted((m for m in code if m not in occurrences),
+                   key=lambda m: (-code[m]["callee"], -code[m]["calls"], m))
+    for mod in fresh[:CODE_SUGGESTIONS]:
+        occurrences.setdefault(mod, [])
+    first_error: set[str] = set()
+    for a in anomalies:
+        if a.event.level in ERROR_LEVELS:
+            if is_project_module(a.event.logger):
+                first_error.add(a.event.logger)
+            if a.path:
+                first_error.add(a.path[-1])
+            break
     sub_rank, n_subs = _subsystem_order(anomalies)
+    return CandidateContext(anomalies, occurrences, as_logger, inner_own, by_mod, co, code, first_error,
+                            sub_rank, n_subs)
 
-    out = []
-    for mod, occ in occurrences.items():
-        sub = subsystem_of(mod)
-        recs = _unique([a for a, _ in occ])
-        depths = [d for _, d in occ if d is not None]
-        own = [a for a in recs if a.subsystem == sub]
-        ids = set().union(*(a.ids for a in (own or recs))) if recs else set()
-        t0 = min((a.event.timestamp or 0.0 for a in recs), default=None)
-        up = down = 0
-        if ids and t0 is not None:
-            for a in anomalies:
-                if a.subsystem and a.subsystem != sub and a.ids & ids:
-                    if (a.event.timestamp or 0.0) >= t0:
-                        up += 1
-                    else:
-                        down += 1
-        feats = [
-            1.0 if 0 in depths else 0.0,
-            1.0 if mod in inner_own else 0.0,
-            max((1.0 / (1 + d) for d in depths), default=0.0),
-            math.log1p(len(recs)),
-            1.0 if mod in as_logger else 0.0,
-            (min(a.order for a in recs) / max(n - 1, 1)) if recs else 1.0,
-            (sub_rank[sub] / n_subs) if sub in sub_rank else 1.0,
-            (len(own) / len(recs)) if recs else 0.0,
-            1.0 if _is_helper(mod) else 0.0,
-            memory.prior(mod, exclude) if memory else 0.0,
-            by_mod.get(mod, 0.0),
-            max((a.novelty for a in recs), default=0.0),
-            math.log1p(up),
-            math.log1p(down),
-            0.0 if recs else 1.0,
-            co.get(mod, 0.0),
-        ]
-        out.append(Candidate(mod, feats, recs))
+
+def code_evidence(anomalies: list[Anomaly], code_map) -> dict[str, dict]:
+    """module -> what the code map says of it for these records: ``callee`` (best 1/(1+d) of a
+    frame, d from the innermost, whose function calls it; the CODE_DEPTH innermost frames of each
+    record), ``calls`` (how many such frames), ``between`` (an outer frame's function calls it and
+    it calls the next frame's module)."""
+    out: dict[str, dict] = {}
+    seen_tb: set = set()
+    for a in anomalies:
+        frames = a.frames
+        if not frames or frames in seen_tb:
+            continue
+        seen_tb.add(frames)
+        for d, (mod, fn) in enumerate(reversed(frames[-CODE_DEPTH:])):
+            for callee in code_map.callees(mod, fn):
+                e = out.setdefault(callee, {"callee": 0.0, "calls": 0, "between": False})
+                e["callee"] = max(e["callee"], 1.0 / (1 + d))
+                e["calls"] += 1
+        for (outer, fn), (inner, _) in zip(frames, frames[1:]):
+            if outer != inner:
+                for mod in code_map.between(outer, fn, inner):
+                    e = out.setdefault(mod, {"callee": 0.0, "calls": 0, "between": False})
+                    e["between"] = True
     return out
+
+
+def candidate_features(mod: str, occ: list, ctx: CandidateContext, memory: CauseMemory | None,
+                       exclude: int | None = None) -> list[float]:
+    """One candidate's features (CANDIDATE_FEATURES order)."""
+    anomalies, n = ctx.anomalies, len(ctx.anomalies)
+    sub = subsystem_of(mod)
+    recs = _unique([a for a, _ in occ])
+    depths = [d for _, d in occ if d is not None]
+    own = [a for a in recs if a.subsystem == sub]
+    ids = set().union(*(a.ids for a in (own or recs))) if recs else set()
+    t0 = min((a.event.timestamp or 0.0 for a in recs), default=None)
+    up = down = 0
+    if ids and t0 is not None:
+        for a in anomalies:
+            if a.subsystem and a.subsystem != sub and a.ids & ids:
+                if (a.event.timestamp or 0.0) >= t0:
+                    up += 1
+                else:
+                    down += 1
+    code = ctx.code.get(mod)
+    return [
+        1.0 if 0 in depths else 0.0,
+        1.0 if mod in ctx.inner_own else 0.0,
+        max((1.0 / (1 + d) for d in depths), default=0.0),
+        math.log1p(len(recs)),
+        1.0 if mod in ctx.as_logger else 0.0,
+        (min(a.order for a in recs) / max(n - 1, 1)) if recs else 1.0,
+        (ctx.sub_rank[sub] / ctx.n_subs) if sub in ctx.sub_rank else 1.0,
+        (len(own) / len(recs)) if recs else 0.0,
+        1.0 if _is_helper(mod) else 0.0,
+        memory.prior(mod, exclude) if memory else 0.0,
+        ctx.by_mod.get(mod, 0.0),
+        max((a.novelty for a in recs), default=0.0),
+        math.log1p(up),
+        math.log1p(down),
+        0.0 if recs else 1.0,
+        ctx.co.get(mod, 0.0),
+        1.0 if mod in ctx.first_error else 0.0,
+        code["callee"] if code else 0.0,
+        math.log1p(code["calls"]) if code else 0.0,
+        1.0 if code and code["between"] else 0.0,
+        1.0 if (not recs and code and mod not in ctx.by_mod and mod not in ctx.co) else 0.0,
+    ]
+
+
+def build_candidates(anomalies: list[Anomaly], memory: CauseMemory | None,
+                     exclude: int | None = None,
+                     associations: tuple[dict, dict] | None = None, code_map=None) -> list[Candidate]:
+    """Candidates and their features (CANDIDATE_FEATURES order).
+
+    ``associations``: ``memory.associations`` of these anomalies' signatures
+    (with ``exclude``), when the caller has them already. ``code_map``: an
+    engine/rca/codemap.py ``CodeMap`` (None: no code candidates or code features).
+    """
+    if not anomalies:
+        return []
+    ctx = candidate_context(anomalies, memory, exclude, associations, code_map)
+    return [Candidate(mod, candidate_features(mod, occ, ctx, memory, exclude), _unique([a for a, _ in occ]))
+            for mod, occ in ctx.occurrences.items()]
 
 
 def _subsystem_order(anomalies: list[Anomaly]) -> tuple[dict[str, int], int]:
@@ -331,6 +423,7 @@ DEFAULT_WEIGHTS = {
     "first_position": -1.0, "subsystem_order": -1.0, "own_service": 0.7, "helper": -1.0,
     "module_prior": 0.5, "assoc_module": 1.0, "rarity": 0.5,
     "upstream": 0.3, "downstream": -0.3, "assoc_only": -1.0, "co_root": 0.5,
+    "first_error": 0.0, "code_callee": 0.0, "code_calls": 0.0, "code_between": 0.0, "code_only": 0.0,
 }
 
 SUBSYSTEM_FEATURES = (
@@ -378,10 +471,12 @@ def subsystem_features(anomalies: list[Anomaly], extra: Iterable[str] = ()) -> d
 
 @dataclass
 class Ranker:
-    """Scores candidates: P(module is the cause) x P(its subsystem is the origin).
+    """Scores candidates: P(its subsystem is the origin) x how its module ranks within it.
 
-    Two logistic models over CANDIDATE_FEATURES and SUBSYSTEM_FEATURES,
-    learned from training incidents (hand weights until then).
+    The subsystem: a logistic model over SUBSYSTEM_FEATURES mixed with similar past incidents.
+    The module: a learning-to-rank model (LightGBM lambdarank, engine/rca/ltr.py) over
+    CANDIDATE_FEATURES, each training incident a group; until there are labelled incidents, or
+    for a ranker fitted before it existed, a logistic model (hand weights until learned).
     """
 
     modules: LinearModel = field(default_factory=lambda: LinearModel(
@@ -396,43 +491,88 @@ class Ranker:
     # (CONFIDENCE_FEATURES), fitted on the training incidents ranked each with itself left out of
     # the memory: what an operator reads as "how sure". None: fitted before it existed.
     confidence: LinearModel | None = None
+    # The learned module ranking (None: the logistic ``modules``), and the code map it was
+    # trained with (engine/rca/codemap.py; None: no code candidates or code features).
+    ltr: TreeRanker | None = None
+    code_map: object | None = None
+    # Features the ranking may use (None: all of CANDIDATE_FEATURES); an ablation drops some.
+    feature_mask: tuple | None = None
 
     @property
     def learned(self) -> bool:
-        return self.modules.learned
+        return self.modules.learned or (getattr(self, "ltr", None) is not None and self.ltr.learned)
 
-    def fit(self, incidents: list[tuple[list[Anomaly], str]], c: float = 0.3) -> "Ranker":
-        """Learn from (anomalies, true root module) of training incidents."""
+    def _code_map(self):
+        return getattr(self, "code_map", None)
+
+    def _cols(self, feats: list[float]) -> list[float]:
+        mask = getattr(self, "feature_mask", None)
+        if not mask:
+            return feats
+        return [v if f in mask else 0.0 for f, v in zip(CANDIDATE_FEATURES, feats)]
+
+    def fit(self, incidents: list[tuple[list[Anomaly], str]], c: float = 0.3, code_map=None,
+            seed: int = 0, learn_to_rank: bool | None = None) -> "Ranker":
+        """Learn from (anomalies, true root module) of training incidents.
+
+        ``learn_to_rank`` (None: when there is a code map): the module ranking is a lambdarank
+        model over all CANDIDATE_FEATURES; else the logistic model over the features it had
+        before the code map (LOGISTIC_FEATURES), so that without source the ranking is what it
+        was. On the large set's CV lambdarank without the code map's features ranked worse
+        (module top-3 0.667 against 0.697, docs/accuracy.md "Ranking").
+        """
+        self.code_map = code_map
+        if learn_to_rank is None:
+            learn_to_rank = code_map is not None
+        if not learn_to_rank and self.feature_mask is None:
+            self.feature_mask = LOGISTIC_FEATURES
         self.memory = CauseMemory()
         for anomalies, root in incidents:
-            cands = {c.module for c in build_candidates(anomalies, None)}
+            cands = {c.module for c in build_candidates(anomalies, None, code_map=code_map)}
             self.memory.add({a.sig for a in anomalies}, cands, root)
-        Xm, ym, Xs, ys = [], [], [], []
+        Xm, ym, per_incident, Xs, ys = [], [], [], [], []
         for exclude, (anomalies, root) in enumerate(incidents):
-            for cand in build_candidates(anomalies, self.memory, exclude):
-                Xm.append(cand.features)
-                ym.append(int(cand.module == root))
+            cands = build_candidates(anomalies, self.memory, exclude, code_map=code_map)
+            rows = [self._cols(cand.features) for cand in cands]
+            labels = [int(cand.module == root) for cand in cands]
+            Xm.extend(rows)
+            ym.extend(labels)
+            per_incident.append((rows, labels))
             for sub, feats in subsystem_features(anomalies).items():
                 Xs.append(feats)
                 ys.append(int(sub == subsystem_of(root)))
+        self.ltr = None
         if len(set(ym)) == 2:
             self.modules = fit_logistic(Xm, ym, c)
+            if learn_to_rank:
+                self.ltr = _fit_ltr(per_incident, seed)
         if len(set(ys)) == 2:
             self.subsystems = fit_logistic(Xs, ys, c)
-        self.confidence = self._calibrate(incidents)
+        held_out = None
+        if self.ltr is not None:
+            # the calibration ranks each training incident with a model that did not see it
+            k = CALIBRATION_FOLDS
+            held_out = [replace(self, ltr=_fit_ltr([g for i, g in enumerate(per_incident) if i % k != j], seed),
+                                confidence=None) for j in range(k)]
+        self.confidence = self._calibrate(incidents, held_out)
         if not self.learned:
             log.info("ranker: not enough labelled incidents (%d), keeping default weights", len(incidents))
-        log.debug("ranker weights: modules %s subsystems %s", self.modules.weights(CANDIDATE_FEATURES),
-                  self.subsystems.weights(SUBSYSTEM_FEATURES))
+        log.debug("ranker: modules %s subsystems %s", self.ltr.importance() if self.ltr else
+                  self.modules.weights(CANDIDATE_FEATURES), self.subsystems.weights(SUBSYSTEM_FEATURES))
         return self
 
-    def _calibrate(self, incidents: list[tuple[list[Anomaly], str]]) -> LinearModel | None:
+    def _calibrate(self, incidents: list[tuple[list[Anomaly], str]],
+                   held_out: list["Ranker"] | None = None) -> LinearModel | None:
         """Platt scaling of the ranking's scores on the training incidents (each ranked with itself
         left out of the memory, as an unseen incident would be); top CALIBRATION_DEPTH candidates each.
-        The ranking's own weights saw these incidents, so it errs a little towards confidence."""
+        ``held_out``: rankers whose learned ranking did not see incident i (i mod their number);
+        without, the ranking's own weights saw these incidents and it errs towards confidence."""
         X, y = [], []
         for exclude, (anomalies, root) in enumerate(incidents):
-            cands = self.rank(anomalies, exclude=exclude, calibrated=False)
+            ranker = held_out[exclude % len(held_out)] if held_out else self
+            if ranker.ltr is None and held_out:
+                ranker = self
+            cands = ranker.rank(anomalies, exclude=exclude, calibrated=False)
             for i, c in enumerate(cands[:CALIBRATION_DEPTH]):
                 X.append(_confidence_features(cands, i))
                 y.append(int(c.module == root))
@@ -457,8 +597,25 @@ class Ranker:
             scores = {s: (1 - w) * p + w * votes.get(s, 0.0) for s, p in scores.items()}
         return scores
 
+    def module_scores(self, cands: list[Candidate]) -> dict[str, float]:
+        """How each candidate ranks within its subsystem, 0..1 (1: the best of its subsystem)."""
+        ltr = getattr(self, "ltr", None)
+        if ltr is None:
+            p_mod = {c.module: self.modules.probability(self._cols(c.features)) for c in cands}
+            best: dict[str, float] = defaultdict(float)
+            for c in cands:
+                sub = subsystem_of(c.module)
+                best[sub] = max(best[sub], p_mod[c.module])
+            return {m: (p / best[subsystem_of(m)] if best[subsystem_of(m)] > 0 else 0.0) for m, p in p_mod.items()}
+        raw = {c.module: ltr.score(self._cols(c.features)) for c in cands}
+        top: dict[str, float] = {}
+        for m, v in raw.items():
+            sub = subsystem_of(m)
+            top[sub] = max(top.get(sub, v), v)
+        return {m: math.exp(max(v - top[subsystem_of(m)], -50.0)) for m, v in raw.items()}
+
     def rank(self, anomalies: list[Anomaly], exclude: int | None = None, calibrated: bool = True) -> list[Candidate]:
-        """Candidates by P(subsystem) x P(module) relative to the best module of its subsystem.
+        """Candidates by P(subsystem) x the module's standing within it (1 for its best).
 
         So the first candidate is the best module of the most likely
         subsystem, even when that subsystem is known only from similar past
@@ -467,22 +624,36 @@ class Ranker:
         each candidate's ``confidence`` when the ranker has a calibration.
         """
         assoc = self.memory.associations({a.sig for a in anomalies}, exclude)
-        cands = build_candidates(anomalies, self.memory, exclude=exclude, associations=assoc)
+        cands = build_candidates(anomalies, self.memory, exclude=exclude, associations=assoc,
+                                 code_map=self._code_map())
         p_sub = self.subsystem_scores(anomalies, assoc)
-        p_mod = {c.module: self.modules.probability(c.features) for c in cands}
-        best: dict[str, float] = defaultdict(float)
+        within = self.module_scores(cands)
         for c in cands:
-            sub = subsystem_of(c.module)
-            best[sub] = max(best[sub], p_mod[c.module])
-        for c in cands:
-            sub = subsystem_of(c.module)
-            c.score = p_sub.get(sub, 0.0) * (p_mod[c.module] / best[sub] if best[sub] > 0 else 0.0)
+            c.score = p_sub.get(subsystem_of(c.module), 0.0) * within[c.module]
         cands.sort(key=lambda c: (-c.score, c.module))
         conf = getattr(self, "confidence", None) if calibrated else None
         if conf is not None and cands:
             for i, c in enumerate(cands):
                 c.confidence = conf.probability(_confidence_features(cands, i))
         return cands
+
+
+def _fit_ltr(per_incident: list[tuple[list, list]], seed: int) -> TreeRanker | None:
+    """Lambdarank over the training incidents whose cause is among their candidates (the others
+    teach no order); ``per_incident``: (feature rows, 0/1 labels) of each."""
+    Xk, yk, gk = [], [], []
+    for rows, labels in per_incident:
+        if any(labels) and len(rows) > 1:
+            Xk.extend(rows)
+            yk.extend(labels)
+            gk.append(len(rows))
+    if len(gk) < LTR_MIN_INCIDENTS:
+        return None
+    return fit_lambdarank(Xk, yk, gk, CANDIDATE_FEATURES, seed=seed)
+
+
+LTR_MIN_INCIDENTS = 10
+CALIBRATION_FOLDS = 5
 
 
 CALIBRATION_DEPTH = 5

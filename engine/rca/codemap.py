@@ -1,0 +1,392 @@
+"""A map of the OpenStack code the logs come from: who calls whom, built with ``ast`` at training time.
+
+A wrong value made in one module often trips in another: the faulty module is then on no
+traceback. The code knows who produced what a failing frame consumed: the modules a frame's
+function calls (its *callees*), and the modules between two frames of a traceback (called by the
+outer frame's function and calling the inner frame's module). ``CodeMap`` keeps, per module:
+its functions (name -> first and last line) and, per function name, the OpenStack modules its
+body calls; and the OpenStack modules it imports. Test code is left out. Only what the ranker
+needs is kept, so a bundle carries it (a few MB for three services) and needs no network.
+
+Where the source comes from (``build_code_map``): source trees or source distributions
+(``.tar.gz`` sdists as PyPI serves them, e.g. ``nova-16.1.6.tar.gz``) named by the operator
+(``RCA_CODE_SOURCE``: paths separated by ``:``; see docs/accuracy.md for how the release is
+chosen). With none, no code map: ranking is as without one.
+
+Resolution is static and partial on purpose: names bound by imports (``from nova import
+objects``, ``from nova.db import api as db``), attribute chains down to the deepest known module
+(``nova.conf``), a class name under a package (``objects.Instance`` -> ``nova.objects.instance``
+when exactly one module of the package defines ``Instance``), and ``self.x`` attributes assigned
+from such a call in the same class (``self.compute_api = compute.API()``). Dynamic dispatch
+(drivers loaded by name, RPC) is not followed.
+"""
+from __future__ import annotations
+
+import ast
+import logging
+import os
+import tarfile
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.parsing import PROJECTS
+
+from .modules import module_from_path
+
+log = logging.getLogger(__name__)
+
+SOURCE_ENV = "RCA_CODE_SOURCE"
+MAX_FILE_BYTES = 2_000_000
+
+
+@dataclass
+class CodeMap:
+    """Static call map of OpenStack modules (plain data: dicts, lists, tuples)."""
+
+    # module -> function name -> (first line, last line); methods by their own name
+    functions: dict = field(default_factory=dict)
+    # module -> function name -> sorted callee modules (other OpenStack modules)
+    calls: dict = field(default_factory=dict)
+    # module -> sorted OpenStack modules it imports
+    imports: dict = field(default_factory=dict)
+    sources: list = field(default_factory=list)   # what it was built from (names, not paths)
+
+    def callees(self, module: str, function: str | None = None) -> list[str]:
+        """Modules a function of ``module`` calls (any function of it when ``function`` is None)."""
+        fns = self.calls.get(module) or {}
+        if function is not None:
+            return list(fns.get(function, ()))
+        out: set[str] = set()
+        for mods in fns.values():
+            out.update(mods)
+        return sorted(out)
+
+    def callers_of(self, module: str) -> set[str]:
+        """Modules with a function that calls ``module`` (built on first use)."""
+        rev = getattr(self, "_callers", None)
+        if rev is None:
+            rev = defaultdict(set)
+            for caller, fns in self.calls.items():
+                for mods in fns.values():
+                    for m in mods:
+                        rev[m].add(caller)
+            object.__setattr__(self, "_callers", rev)
+        return rev.get(module, set())
+
+    def between(self, outer: str, outer_function: str, inner: str) -> list[str]:
+        """Modules the outer frame's function calls that themselves call ``inner``: where a value
+        may have been made between two frames."""
+        return [m for m in self.callees(outer, outer_function)
+                if m != inner and m != outer and inner in self.callees(m)]
+
+    def frame_fit(self, frames: Iterable[tuple[str, str, int]]) -> float:
+        """Share of (module, function, line) frames of known modules whose line lies in that
+        function as this source defines it: how well this release matches the logs."""
+        n = hit = 0
+        for mod, fn, line in frames:
+            fns = self.functions.get(mod)
+            if fns is None:
+                continue
+            n += 1
+            span = fns.get(fn)
+            hit += bool(span) and span[0] <= line <= span[1]
+        return hit / n if n else 0.0
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_callers", None)
+        return state
+
+    @property
+    def size(self) -> int:
+        return len(self.functions)
+
+
+def build_code_map(sources: Sequence[str | Path], packages: Iterable[str] = PROJECTS) -> CodeMap | None:
+    """A code map from source trees and/or sdists (``.tar.gz``); None when none could be read.
+
+    ``packages``: the top-level packages mapped (OpenStack's services by default); a source
+    folder that is itself a package (has ``__init__.py``) is mapped under its own name."""
+    packages = frozenset(packages)
+    files: list[tuple[str, str]] = []   # (module, source text)
+    names = []
+    for src in sources:
+        src = Path(src)
+        got = list(_read_source(src, packages))
+        if got:
+            names.append(src.name)
+            files.extend(got)
+        else:
+            log.warning("code map: nothing readable in %s", src)
+    if not files:
+        return None
+    cm = CodeMap(sources=names)
+    parsed: dict[str, ast.Module] = {}
+    for mod, text in files:
+        try:
+            parsed[mod] = ast.parse(text)
+        except (SyntaxError, ValueError):
+            continue    # Python 2 only syntax: the module stays unknown
+    known = set(parsed)
+    pkgs = {m.rsplit(".", 1)[0] for m in known if "." in m} | set(known)
+    classes: dict[str, set[str]] = defaultdict(set)   # class name -> modules defining it
+    for mod, tree in parsed.items():
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef):
+                classes[node.name].add(mod)
+    resolver = _Resolver(known, pkgs, classes, packages)
+    for mod, tree in parsed.items():
+        _index_module(cm, mod, tree, resolver)
+    log.info("code map: %d modules from %s", len(cm.functions), ", ".join(names))
+    return cm
+
+
+def default_code_map(frames: Sequence[tuple[str, str, int]] = ()) -> CodeMap | None:
+    """The code map of the sources ``RCA_CODE_SOURCE`` names (None when unset or unreadable).
+
+    Each entry is a source tree, an sdist, or a folder of sdists (``nova-16.1.6.tar.gz``,
+    ``nova-17.0.13.tar.gz``, ...): of a folder's sdists, for each project the release whose
+    functions hold the most of ``frames`` (module, function, line of the training logs'
+    traceback frames) is taken, so the logs choose the release. Maps are built once per process.
+    """
+    spec = os.environ.get(SOURCE_ENV, "").strip()
+    if not spec:
+        return None
+    chosen: list[CodeMap] = []
+    for entry in (p for p in spec.split(os.pathsep) if p):
+        path = Path(entry)
+        sdists = sorted(path.glob("*.tar.gz")) if path.is_dir() else []
+        if not sdists:
+            cm = _built(path)
+            if cm is not None:
+                chosen.append(cm)
+            continue
+        by_project: dict[str, list[Path]] = defaultdict(list)
+        for sd in sdists:
+            by_project[sd.name[:-len(".tar.gz")].rsplit("-", 1)[0]].append(sd)
+        for project, options in sorted(by_project.items()):
+            maps = [(cm.frame_fit(frames), sd.name, cm) for sd in options if (cm := _built(sd)) is not None]
+            if maps:
+                fit, name, cm = max(maps, key=lambda t: (t[0], t[1]))
+                log.info("code map: %s chosen for %s (frame fit %.3f of %s)", name, project, fit,
+                         ", ".join(f"{n} {f:.3f}" for f, n, _ in maps))
+                chosen.append(cm)
+    return merge(chosen)
+
+
+def merge(maps: Sequence[CodeMap]) -> CodeMap | None:
+    """One map of several (separate projects)."""
+    maps = [m for m in maps if m is not None]
+    if not maps:
+        return None
+    out = CodeMap()
+    for m in maps:
+        out.functions.update(m.functions)
+        out.calls.update(m.calls)
+        out.imports.update(m.imports)
+        out.sources.extend(m.sources)
+    return out
+
+
+def _built(path: Path) -> CodeMap | None:
+    key = str(path.resolve())
+    if key not in _CACHE:
+        _CACHE[key] = build_code_map([path])
+    return _CACHE[key]
+
+
+_CACHE: dict = {}
+
+
+def _read_source(src: Path, packages: frozenset) -> Iterator[tuple[str, str]]:
+    """(module, text) of every non-test .py file of ``packages`` in a directory or a .tar.gz sdist."""
+    if src.is_dir():
+        base = src.parent if (src / "__init__.py").is_file() else src
+        for path in sorted(src.rglob("*.py")):
+            mod = _module_of(str(path.relative_to(base)), packages)
+            if mod and path.stat().st_size <= MAX_FILE_BYTES:
+                yield mod, path.read_text(encoding="utf-8", errors="replace")
+    elif src.is_file() and src.name.endswith((".tar.gz", ".tgz", ".tar")):
+        with tarfile.open(src) as tf:
+            for member in tf:
+                if not member.isfile() or not member.name.endswith(".py") or member.size > MAX_FILE_BYTES:
+                    continue
+                mod = _module_of(member.name, packages)
+                if mod:
+                    fh = tf.extractfile(member)
+                    if fh is not None:
+                        yield mod, fh.read().decode("utf-8", errors="replace")
+
+
+def _module_of(rel: str, packages: frozenset) -> str | None:
+    """Dotted module of a relative source path (an sdist's ``nova-16.1.6/nova/compute/api.py``
+    or a tree's ``nova/compute/api.py``): from the last part naming a mapped package."""
+    parts = [p for p in rel.replace(os.sep, "/").split("/") if p]
+    if not parts or not parts[-1].endswith(".py"):
+        return None
+    idx = [i for i, p in enumerate(parts[:-1]) if p in packages]
+    if not idx:
+        return None
+    parts = parts[idx[0]:]
+    parts[-1] = parts[-1][:-3]
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts = parts[:-1]
+    mod = ".".join(parts)
+    if ".tests" in mod or mod.endswith(".test") or ".hacking" in mod:
+        return None
+    return mod
+
+
+class _Resolver:
+    def __init__(self, known: set[str], packages: set[str], classes: dict[str, set[str]], roots: frozenset):
+        self.known, self.packages, self.classes, self.roots = known, packages, classes, roots
+
+    def mapped(self, name: str) -> bool:
+        return bool(name) and name.split(".", 1)[0] in self.roots
+
+    def chain(self, base: str, attrs: Sequence[str]) -> str | None:
+        """Deepest known module of ``base`` (a module name) followed by ``attrs``."""
+        mod = base
+        for a in attrs:
+            nxt = f"{mod}.{a}"
+            if nxt in self.known or nxt in self.packages:
+                mod = nxt
+                continue
+            # a class under a package: the one module of it that defines the class
+            defs = [m for m in self.classes.get(a, ()) if m == mod or m.startswith(mod + ".")]
+            if len(defs) == 1:
+                mod = defs[0]
+            break
+        return mod if (mod in self.known or mod in self.packages) else None
+
+
+def _index_module(cm: CodeMap, mod: str, tree: ast.Module, resolver: _Resolver) -> None:
+    bindings: dict[str, str] = {}     # local name -> module
+    package = mod if _is_package_init(mod, resolver) else mod.rsplit(".", 1)[0]
+    imports: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if not resolver.mapped(a.name):
+                    continue
+                target = resolver.chain(a.name.split(".")[0], a.name.split(".")[1:])
+                if a.asname:
+                    bindings[a.asname] = target or a.name
+                else:
+                    bindings.setdefault(a.name.split(".")[0], a.name.split(".")[0])
+                if target:
+                    imports.add(target)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[:len(parts) - (node.level - 1)] if node.level > 1 else parts
+                base = ".".join(parts + ([base] if base else []))
+            if not resolver.mapped(base):
+                continue
+            for a in node.names:
+                target = resolver.chain(base.split(".")[0], base.split(".")[1:] + [a.name]) or \
+                    resolver.chain(base.split(".")[0], base.split(".")[1:])
+                if target:
+                    bindings[a.asname or a.name] = target
+                    imports.add(target)
+    imports.discard(mod)
+    cm.imports[mod] = sorted(imports)
+    functions: dict[str, tuple[int, int]] = {}
+    calls: dict[str, set[str]] = defaultdict(set)
+    for cls, fn in _functions(tree):
+        end = getattr(fn, "end_lineno", None) or fn.lineno
+        start = min([fn.lineno] + [d.lineno for d in fn.decorator_list])
+        old = functions.get(fn.name)
+        functions[fn.name] = (min(start, old[0]), max(end, old[1])) if old else (start, end)
+        self_attrs = _self_attrs(cls, bindings, resolver) if cls is not None else {}
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Call):
+                target = _call_target(node.func, bindings, self_attrs, resolver)
+                if target and target != mod:
+                    calls[fn.name].add(target)
+    cm.functions[mod] = functions
+    cm.calls[mod] = {k: sorted(v) for k, v in calls.items() if v}
+
+
+def _is_package_init(mod: str, resolver: _Resolver) -> bool:
+    """A package's ``__init__`` (its module name is the package's: relative imports start there)."""
+    prefix = mod + "."
+    return any(k.startswith(prefix) for k in resolver.known)
+
+
+def _functions(tree: ast.Module):
+    """(enclosing class or None, function node) of every def, methods and nested defs included."""
+    def walk(node, cls):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                yield from walk(child, child)
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield cls, child
+                yield from walk(child, cls)
+            else:
+                yield from walk(child, cls)
+    yield from walk(tree, None)
+
+
+def _flatten(expr: ast.expr) -> list[str] | None:
+    parts = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if isinstance(expr, ast.Call):     # compute.API().foo(): the class's module
+        return _flatten(expr.func)
+    if not isinstance(expr, ast.Name):
+        return None
+    parts.append(expr.id)
+    return parts[::-1]
+
+
+def _call_target(func: ast.expr, bindings: dict, self_attrs: dict, resolver: _Resolver) -> str | None:
+    parts = _flatten(func)
+    if not parts:
+        return None
+    head, rest = parts[0], parts[1:]
+    if head == "self" and rest and rest[0] in self_attrs:
+        return self_attrs[rest[0]]
+    base = bindings.get(head)
+    if base is None:
+        return None
+    return resolver.chain(base.split(".")[0], base.split(".")[1:] + rest)
+
+
+_SELF_ATTRS_CACHE: dict = {}
+
+
+def _self_attrs(cls: ast.ClassDef, bindings: dict, resolver: _Resolver) -> dict[str, str]:
+    """``self.x = <call resolving to a module>`` anywhere in the class: x -> that module."""
+    key = id(cls)
+    hit = _SELF_ATTRS_CACHE.get(key)
+    if hit is not None and hit[0] is cls:
+        return hit[1]
+    out: dict[str, str] = {}
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            for t in node.targets:
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                    target = _call_target(node.value.func, bindings, {}, resolver)
+                    if target:
+                        out[t.attr] = target
+    _SELF_ATTRS_CACHE[key] = (cls, out)
+    return out
+
+
+def frames_of(events: Iterable) -> list[tuple[str, str, int]]:
+    """(module, function, line) of the OpenStack traceback frames of these events (each once)."""
+    out, seen = [], set()
+    for e in events:
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        for f in e.frames:
+            mod = module_from_path(f.file)
+            if mod:
+                out.append((mod, f.function, f.line))
+    return out
