@@ -523,6 +523,7 @@ class Correlator:
             })
             if rc.get("confidence") is not None:
                 out[-1]["confidence"] = rc["confidence"]
+            out[-1].update({k: rc[k] for k in ("kind", "host") if rc.get(k) is not None})   # engine/rca/infra.py
         return out
 
     def _voted_causes(self, inc: dict) -> list[dict]:

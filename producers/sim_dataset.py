@@ -34,7 +34,8 @@ def make_dataset(out: Path, tests: int = 20, hosts: int = 3, minutes: float = 15
         raise ValueError(f"unknown fault {unknown[0]!r}")
     rows = []
     for n in range(1, tests + 1):
-        fault = names[n - 1] if n <= len(names) else rng.choice(names)
+        # named faults: in turn, so each gets its share of the tests; the default: each once, then at random
+        fault = names[(n - 1) % len(names)] if faults or n <= len(names) else rng.choice(names)
         spec = ALL_FAULTS[fault]
         subsystem = spec.subsystem.capitalize()
         test_dir = out / subsystem / f"Test_{n}" / "logs"

@@ -16,6 +16,7 @@ from schemas.log_event import LogEvent
 from .modules import module_from_component
 
 ROUNDS = ("round_1", "round_2")
+INFRA_DIR = "infra"   # <run>/infra/<host>/<the daemon's own path>: infrastructure logs (producers/simulate.py)
 # Folders under a round that are NOT service logs (labels or workload output).
 _NOT_SERVICE_LOGS = frozenset({"foreground_wl"})
 _NOT_SERVICE_FILES = frozenset({"trigger_log", "fip_info.data"})
@@ -105,8 +106,15 @@ def load_run(run_dir: str | Path) -> list[LogEvent]:
 
     events: list[LogEvent] = []
     for path in service_log_files(run_dir):
-        rel = "/".join(path.relative_to(run_dir).parts)
+        parts = path.relative_to(run_dir).parts
+        rel = "/".join(parts)
+        # an infrastructure log of `rca simulate` lies at infra/<host>/var/log/...: its host
+        host = parts[1] if len(parts) > 3 and parts[0] == INFRA_DIR else None
         with open(path, encoding="utf-8", errors="replace") as fh:
-            events.extend(e for e in parse_lines(fh, source=rel) if e.parse_error is None)
+            for e in parse_lines(fh, source=rel):
+                if e.parse_error is None:
+                    if host is not None and e.host is None:
+                        e.host = host
+                    events.append(e)
     events.sort(key=lambda e: e.timestamp or 0.0)
     return events

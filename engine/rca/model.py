@@ -20,7 +20,7 @@ from engine.parsing import ERROR_LEVELS, has_problem
 from engine.sessions import event_session_key, window_start
 from schemas.log_event import LogEvent
 
-from . import codemap, knowledge
+from . import codemap, infra, knowledge
 from .evidence import unpack
 from .detector import Detector, calibrate_threshold
 from .features import RUN_FEATURES, NormalProfile, run_features, signature
@@ -274,6 +274,9 @@ def analyze(events: Sequence[LogEvent], model: RCAModel, issue: str | None = Non
         return report
     ranked = _apply_issue(model.ranker.rank(anomalies), issue)
     causes = [_root_cause(i + 1, c) for i, c in enumerate(ranked[:MAX_ROOT_CAUSES])]
+    # infrastructure components (rabbitmq, libvirtd, ...) whose own lines precede and explain the
+    # service errors go first; no infrastructure event: unchanged (engine/rca/infra.py)
+    causes = infra.rank_with_infrastructure([a.event for a in anomalies], causes, MAX_ROOT_CAUSES)
     report.candidates = causes
     if is_incident or issue:
         report.root_causes = causes

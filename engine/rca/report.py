@@ -27,6 +27,10 @@ class RootCause:
     recommendation: str = ""
     package: str | None = None
     confidence: float | None = None   # calibrated P(this is the faulty module) (engine/rca/ranker.py)
+    # "module" (a Python module of a service) or "infrastructure" (a daemon below the services,
+    # ``module`` then names the component, e.g. ``rabbitmq``, on ``host``; engine/rca/infra.py)
+    kind: str = "module"
+    host: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The ``root_cause`` object of rca_result.schema.json (first_seen as ISO 8601)."""
@@ -39,6 +43,9 @@ class RootCause:
         }
         if self.confidence is not None:
             out["confidence"] = round(self.confidence, 4)
+        out["kind"] = self.kind
+        if self.host is not None:
+            out["host"] = self.host
         return out
 
 

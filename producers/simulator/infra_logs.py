@@ -16,9 +16,9 @@ the parser's job and not the simulator's:
   ``2026-12-05 02:11:12.359+0000: 1234: error : virNetSocketReadWire:1806 : text``;
 - a qemu instance log ``/var/log/libvirt/qemu/instance-0000000a.log``:
   ``2026-12-05 02:11:12.901+0000: shutting down, reason=crashed``;
-- syslog ``/var/log/syslog`` (rsyslog's traditional file format, RFC 3164 without
-  the priority) for the kernel, systemd and HAProxy:
-  ``Dec  5 02:11:12 compute-2 kernel: [123456.789012] text``.
+- syslog ``/var/log/syslog`` (rsyslog's default file format on Debian 12 and Ubuntu
+  24.04: RFC 3339 time, host, program tag, no priority) for the kernel, systemd and HAProxy:
+  ``2026-12-05T02:11:12.359123+00:00 compute-2 kernel: [123456.789012] text``.
 
 A record goes on the timeline with the file's absolute path as its "service"
 (service names never start with ``/``) and its host, so the writer keys it
@@ -29,8 +29,6 @@ from __future__ import annotations
 import random
 
 from producers.simulator.core import Timeline
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 RABBIT_PORT = 5672
 MYSQL_PORT = 3306
@@ -110,10 +108,12 @@ class InfraLog:
         return self._push(ms, qemu_path(domain), host, f"{d:%Y-%m-%d %H:%M:%S}.{ms % 1000:03d}+0000: {text}")
 
     def syslog(self, ms: int, host: str, program: str, text: str, pid: int | None = None) -> int:
-        """rsyslog's traditional file format: ``Dec  5 02:11:12 compute-2 haproxy[2345]: text``."""
+        """rsyslog's file format of Debian 12 and Ubuntu 24.04 (``RSYSLOG_FileFormat``, RFC 3339 time):
+        ``2026-12-05T02:11:12.359123+00:00 compute-2 haproxy[2345]: text``. (The older traditional
+        format, ``Dec  5 02:11:12 ...``, has no year and whole seconds only.)"""
         d = self.timeline.datetime(ms)
         tag = f"{program}[{pid}]" if pid is not None else program
-        stamp = f"{_MONTHS[d.month - 1]} {d.day:2d} {d:%H:%M:%S}"
+        stamp = f"{d:%Y-%m-%dT%H:%M:%S}.{self._micro(ms):06d}+00:00"
         return self._push(ms, SYSLOG_PATH, host, f"{stamp} {host} {tag}: {text}")
 
     def kernel(self, ms: int, host: str, text: str) -> int:

@@ -18,7 +18,7 @@ FORMATS = {
     "openvswitch": re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\|\d{5}\|[a-z_]+\|(ERR|WARN|INFO|DBG)\|"),
     "libvirtd.log": re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\+0000: \d+: (error|warning|info) : "),
     "qemu": re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\+0000: \S"),
-    "syslog": re.compile(r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d [\w-]+ [\w-]+(\[\d+\])?: \S"),
+    "syslog": re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00 [\w-]+ [\w-]+(\[\d+\])?: \S"),
 }
 # a galera view message continues on lines of its own (a tab or a brace first), as MariaDB writes it
 CONTINUATION = re.compile(r"^(\t|\}|$)")

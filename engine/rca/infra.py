@@ -1,0 +1,299 @@
+"""The infrastructure as a cause: join daemons' events to an incident and rank them as candidates.
+
+Many OpenStack failures start below the services (a RabbitMQ node partitioned, a Galera node
+out of the primary component, ovs-vswitchd without its controller, libvirtd killed, the OOM
+killer, an HAProxy backend down); the services then log symptoms only, and a ranker that sees
+Python modules names a symptom. Once the daemons' lines are events with a time and a level
+(``engine.grammars``: ``service`` is the daemon, ``logger`` its component, plus ``host``,
+``peer``, ``instance_id``/``instance_name``/``port_id``), this module:
+
+1. groups the problem events (WARNING and above) of the infrastructure by *component* and host:
+   ``rabbitmq``, ``mariadb/galera`` (a WSREP line) or ``mariadb``, ``ovs-vswitchd``, ``libvirtd``
+   (also systemd's lines about ``libvirtd.service``), ``qemu``, ``kernel/oom`` (the OOM killer),
+   ``haproxy:<backend>``, ``keepalived``...;
+2. joins to each group the service anomalies it can explain: those naming the same instance or
+   port, those naming the group's address (``AMQP server on controller:5672``, ``MySQL server on
+   'controller'``: the host, or the address and port the daemon serves), those of the same host,
+   and, weakest, those that merely follow it in time (within ``HORIZON`` seconds: the longest a
+   service waits on the infrastructure before it gives up, nova's VIF plugging timeout of 300 s);
+3. scores each group by principles, not by fault names: does its first problem *precede* the
+   service errors it explains, what share of the incident's service anomalies does it explain
+   (how strongly linked), is it the first infrastructure problem of the story (the OOM killer
+   before libvirt's "End of file from qemu monitor"), did it log an error. ``CONFIDENCE``
+   turns them into a probability with fixed weights (no infrastructure-labelled training data
+   exists outside the simulator, so nothing is fitted to it);
+4. puts the components whose probability reaches 0.5 before the module candidates (their
+   scores scaled by what is left), the others after the first module.
+
+Where the incident holds no infrastructure event (every fault-injection data set), the causes
+come back unchanged: the same list, the same order, the same scores.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from schemas.log_event import LogEvent
+
+from . import knowledge
+from .report import RootCause, cap_evidence
+
+KIND_MODULE = "module"
+KIND_INFRASTRUCTURE = "infrastructure"
+SUBSYSTEM = "infrastructure"          # the subsystem name of an infrastructure cause
+
+PROBLEM_LEVELS = frozenset({"WARNING", "ERROR", "CRITICAL"})
+ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
+HORIZON = 360.0      # s: nova waits 300 s for network-vif-plugged, oslo.messaging 60 s for a reply
+LEAD_TOLERANCE = 1.0   # s: the same second (syslog's whole seconds, clocks of two hosts)
+MAX_EVIDENCE = 5
+
+# the daemons engine.grammars names in ``service``
+_DAEMONS = frozenset({"rabbitmq", "mariadb", "mysqld", "libvirtd", "virtqemud", "virtproxyd", "qemu", "kernel",
+                      "systemd", "haproxy", "keepalived", "apache2", "httpd", "nginx", "uwsgi", "memcached"})
+# systemd units -> the component they run
+_UNITS = {"libvirtd": "libvirtd", "virtqemud": "libvirtd", "rabbitmq-server": "rabbitmq", "mariadb": "mariadb",
+          "mysql": "mariadb", "openvswitch-switch": "ovs-vswitchd", "ovs-vswitchd": "ovs-vswitchd",
+          "ovsdb-server": "ovsdb-server", "haproxy": "haproxy", "keepalived": "keepalived", "apache2": "apache2"}
+_OOM = re.compile(r"out of memory|oom-kill|oom_reaper|invoked oom-killer|killed by the oom killer", re.IGNORECASE)
+_UNIT = re.compile(r"^([\w@.\\-]+)\.(service|scope|socket):")
+_BACKEND = re.compile(r"\b(?:Server|backend|Proxy)\s+'?([\w.-]+?)(?:/|'|\s|$)")
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+_DOMAIN = re.compile(r"\binstance-[0-9a-f]{8}\b")
+_PORT_DEV = re.compile(r"\b(?:tap|qvo|qvb|qbr)([0-9a-f]{8}-[0-9a-f]{2})")
+# an address a service message names: host:port, or "server on 'host'" (pymysql), a URL's host
+_HOSTPORT = re.compile(r"(?<![\w.:/-])((?:\d{1,3}\.){3}\d{1,3}|[A-Za-z][\w-]*(?:\.[\w-]+)*):(\d{2,5})\b")
+_SERVER_ON = re.compile(r"server on '?([\w.-]+)'?")
+_SERVED = re.compile(r"->\s*((?:\d{1,3}\.){3}\d{1,3}|[\w.-]+):(\d{2,5})")   # the server side of "a -> b"
+
+
+def is_infrastructure(event: LogEvent) -> bool:
+    """An event of a daemon below the services (parsed by engine.grammars), not of OpenStack."""
+    svc = (event.service or "").lower()
+    return svc in _DAEMONS or svc.startswith(("ovs-", "ovsdb-", "ovn-"))
+
+
+def component_of(event: LogEvent) -> str | None:
+    """The component an infrastructure event is about (None: about nothing we can name)."""
+    svc = (event.service or "").lower()
+    text = event.message or ""
+    if svc == "rabbitmq":
+        return "rabbitmq"
+    if svc in ("mariadb", "mysqld"):
+        return "mariadb/galera" if (event.logger == "WSREP" or text.startswith("WSREP")) else "mariadb"
+    if svc.startswith(("ovs-", "ovsdb-", "ovn-")):
+        return svc
+    if svc in ("libvirtd", "virtqemud", "virtproxyd"):
+        return "libvirtd"
+    if svc == "qemu":
+        return "qemu"
+    if svc == "kernel":
+        return "kernel/oom" if _OOM.search(text) else "kernel"
+    if svc == "systemd":
+        if _OOM.search(text):
+            return "kernel/oom"
+        unit = event.logger if event.logger and event.logger.endswith(".service") else None
+        m = _UNIT.match(text)
+        name = unit[: -len(".service")] if unit else (m.group(1) if m and m.group(2) == "service" else None)
+        return _UNITS.get(name, name) if name else None
+    if svc == "haproxy":
+        backend = event.logger if event.logger and event.logger != "haproxy" else None
+        if backend is None:
+            m = _BACKEND.search(text)
+            backend = m.group(1) if m else None
+        return f"haproxy:{backend}" if backend else "haproxy"
+    return svc or None
+
+
+def _service_of_component(component: str) -> str:
+    return {"mariadb/galera": "mariadb", "kernel/oom": "kernel"}.get(component, component.split(":", 1)[0])
+
+
+@dataclass
+class Group:
+    """The problem events of one component on one host, and what they name."""
+
+    component: str
+    host: str | None
+    events: list[LogEvent] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)          # instance uuids, domain names, port id prefixes
+    hosts: set[str] = field(default_factory=set)        # names and addresses it serves on
+    ports: set[str] = field(default_factory=set)        # ports it serves on (the server side of its connections)
+
+    @property
+    def first(self) -> float:
+        return min(e.timestamp for e in self.events)
+
+    def add(self, e: LogEvent) -> None:
+        self.events.append(e)
+        text = e.message.split("\n", 1)[0]
+        for v in (e.instance_id, getattr(e, "instance_name", None), getattr(e, "port_id", None)):
+            if v:
+                self.ids.add(v)
+        self.ids.update(_UUID.findall(text))
+        self.ids.update(_DOMAIN.findall(text))
+        self.ids.update(_PORT_DEV.findall(text))
+        if e.host:
+            self.hosts.add(e.host)
+        for host, port in _SERVED.findall(text):
+            self.hosts.add(host)
+            self.ports.add(port)
+
+
+def infrastructure_groups(events: Sequence[LogEvent]) -> list[Group]:
+    """The infrastructure's problem events grouped by (component, host), in order of their first problem.
+    Events of an unknown host join the one group of their component with a host, when there is one."""
+    groups: dict[tuple[str, str | None], Group] = {}
+    for e in events:
+        if e.timestamp is None or e.level not in PROBLEM_LEVELS or not is_infrastructure(e):
+            continue
+        comp = component_of(e)
+        if comp is None:
+            continue
+        key = (comp, e.host)
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = Group(comp, e.host)
+        g.add(e)
+    for (comp, host), g in list(groups.items()):
+        if host is not None:
+            continue
+        named = [o for (c, h), o in groups.items() if c == comp and h is not None]
+        if len(named) == 1:
+            for e in g.events:
+                named[0].add(e)
+            del groups[(comp, host)]
+    return sorted(groups.values(), key=lambda g: (g.first, g.component, g.host or ""))
+
+
+# -- links from the service anomalies ---------------------------------------------------------------------
+
+STRONG, HOST, TIME = 1.0, 0.8, 0.5   # how much a link counts: ids or address, the same host, time alone
+
+
+def _service_ids(e: LogEvent) -> set[str]:
+    head = e.message.split("\n", 1)[0]
+    ids = set(_UUID.findall(head))
+    if e.instance_id:
+        ids.add(e.instance_id)
+    return ids
+
+
+def _addresses(e: LogEvent) -> tuple[set[str], set[str]]:
+    """(hosts, ports) a service record names as the peer it failed to reach."""
+    text = e.message.split("\n", 1)[0] + "\n" + (e.exception_text or "")
+    hosts, ports = set(), set()
+    for host, port in _HOSTPORT.findall(text):
+        hosts.add(host)
+        ports.add(port)
+    hosts.update(_SERVER_ON.findall(text))
+    return hosts, ports
+
+
+def link(g: Group, e: LogEvent) -> float:
+    """How strongly a service record is tied to a group (0: not at all), given it falls in its time."""
+    ids = _service_ids(e)
+    if ids and (ids & g.ids or any(i.startswith(p) for i in ids for p in g.ids if len(p) == 11)):
+        return STRONG
+    hosts, ports = _addresses(e)
+    if hosts & g.hosts or (ports and ports & g.ports):
+        return STRONG
+    if e.host and g.host:
+        return HOST if e.host == g.host else 0.0
+    return TIME
+
+
+# -- scoring ---------------------------------------------------------------------------------------------
+
+# logit = bias + weights . (precedes, explains, first, strong, error): a component first in the story, before
+# the service errors it ties to, explaining half of them, with an error, scores about 0.9; one that comes
+# after the service errors, or explains little of them, stays under 0.5.
+CONFIDENCE = {"bias": -3.0, "precedes": 2.5, "explains": 3.0, "first": 1.0, "strong": 0.5, "error": 0.5}
+
+
+@dataclass
+class InfraCandidate:
+    group: Group
+    features: dict[str, float]
+    linked: list[tuple[LogEvent, float]]
+    probability: float
+
+
+def score_groups(groups: Sequence[Group], service: Sequence[LogEvent]) -> list[InfraCandidate]:
+    """Each group's features and probability of being the cause, given the incident's service anomalies."""
+    out = []
+    first_infra = min((g.first for g in groups), default=None)
+    for g in groups:
+        t0 = g.first
+        near = [e for e in service if e.timestamp is not None and t0 - HORIZON <= e.timestamp <= t0 + HORIZON]
+        linked = []
+        for e in near:
+            if e.timestamp < t0 - LEAD_TOLERANCE:
+                continue
+            w = link(g, e)
+            if w > 0:
+                linked.append((e, w))
+        explains = sum(w for _, w in linked) / len(near) if near else 0.0
+        precedes = 1.0 if linked and t0 <= min(e.timestamp for e, _ in linked) + LEAD_TOLERANCE else 0.0
+        strong = sum(1 for _, w in linked if w >= HOST) / len(linked) if linked else 0.0
+        feats = {
+            "precedes": precedes, "explains": explains,
+            "first": 1.0 if first_infra is not None and t0 <= first_infra + 0.01 else 0.0,
+            "strong": strong,
+            "error": 1.0 if any(e.level in ERROR_LEVELS for e in g.events) else 0.0,
+        }
+        logit = CONFIDENCE["bias"] + sum(CONFIDENCE[k] * v for k, v in feats.items())
+        out.append(InfraCandidate(g, feats, linked, 1.0 / (1.0 + math.exp(-logit))))
+    out.sort(key=lambda c: (-c.probability, c.group.first, c.group.component))
+    return out
+
+
+def _root_cause(c: InfraCandidate) -> RootCause:
+    g = c.group
+    evs = sorted(g.events, key=lambda e: e.timestamp)
+    text = " ".join([g.component] + [e.message.split("\n", 1)[0][:300] for e in evs[:MAX_EVIDENCE]])
+    mode = knowledge.classify(text)
+    where = f" on {g.host}" if g.host else ""
+    linked = [e for e, _ in c.linked]
+    return RootCause(
+        rank=0, subsystem=SUBSYSTEM, service=_service_of_component(g.component), module=g.component,
+        category=mode.category, score=c.probability, first_seen=g.first,
+        evidence=cap_evidence([e.raw for e in evs[:MAX_EVIDENCE]]),
+        request_ids=sorted({e.request_id for e in linked if e.request_id})[:20],
+        instance_ids=sorted({e.instance_id for e in linked if e.instance_id})[:20],
+        recommendation=f"Check {g.component}{where}: its own log shows the failure first. "
+                       + knowledge.recommendation(mode, text),
+        package=g.component, kind=KIND_INFRASTRUCTURE, host=g.host)
+
+
+def rank_with_infrastructure(anomalous: Sequence[LogEvent], causes: list[RootCause], limit: int) -> list[RootCause]:
+    """The module causes with the infrastructure's candidates joined (see module doc); unchanged (the
+    same list) when the records hold no infrastructure problem.
+
+    ``anomalous``: the incident's anomalous records (``ranker.find_anomalies``: every error, and the
+    warnings normal runs do not show), so a daemon's routine warnings, like a service's, are no evidence.
+    """
+    groups = infrastructure_groups(anomalous)
+    if not groups:
+        return causes
+    service = [e for e in anomalous if e.level in PROBLEM_LEVELS and not is_infrastructure(e)]
+    cands = score_groups(groups, service)
+    names = {c.group.component for c in cands}
+    modules = [rc for rc in causes if rc.module not in names]   # a memory vote for a component: now its own
+    ahead = [_root_cause(c) for c in cands if c.probability >= 0.5]
+    behind = [_root_cause(c) for c in cands if c.probability < 0.5]
+    if ahead:
+        left = 1.0 - max(rc.score for rc in ahead)
+        for rc in modules:
+            rc.score *= left
+    merged = ahead + modules[:1] + behind + modules[1:]
+    merged = merged[:limit]
+    for i, rc in enumerate(merged, 1):
+        rc.rank = i
+    return merged
+
+
+__all__ = ["KIND_INFRASTRUCTURE", "KIND_MODULE", "Group", "component_of", "infrastructure_groups",
+           "is_infrastructure", "rank_with_infrastructure", "score_groups"]
