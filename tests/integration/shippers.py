@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 oslo_log = pytest.importorskip("oslo_log.log", reason="oslo.log is a test extra: pip install -e .[test]")
 formatters = pytest.importorskip("oslo_log.formatters", reason="oslo.log is a test extra: pip install -e .[test]")
@@ -42,8 +42,12 @@ SERVICE = "nova-compute"
 LOGGER = "nova.compute.manager"
 LOG_PATH = "/var/log/nova/nova-compute.log"   # where the file would be on a compute node
 FAULT_MODULE = "nova.virt.libvirt.driver"
-# oslo.log's record start (formats.md, section 6): a traceback's lines do not match it
-START_REGEX = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} [0-9]+ [A-Z]+ [^ ]+ \["
+# oslo.log's record start, for a shipper's multiline setting: the header and a context that opens
+# with a request id or is empty ("[req-", "[None req-", "[-]"). formats.md's regex, which ends at
+# the "[", also matches every traceback line of a record logged with an instance ("... ERROR
+# nova.compute.manager [instance: ...] Traceback ..."): rsyslog then sent such a record as one
+# message per line (15 messages for this scenario's 6 records).
+START_REGEX = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} [0-9]+ [A-Z]+ [^ ]+ \[(req-|None |-\])"
 INSTANCE = "8b3c2a9e-1d7e-4b8e-9a65-3a7f5f0e6c11"
 
 DRIVER_SOURCE = '''
@@ -174,7 +178,7 @@ def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes
 
 def read_raw(bootstrap: str, topic: str, count: int, timeout: float = 60.0,
              alive: Callable[[], None] | None = None) -> list[tuple[bytes | None, bytes]]:
-    """Every message of `topic` (key, value), once `count` are there (or the timeout passes)."""
+    """Messages of `topic` (key, value) from the start, until `count` are there or `timeout` passes."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-raw-{uuid.uuid4().hex[:8]}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe([topic])
@@ -191,6 +195,44 @@ def read_raw(bootstrap: str, topic: str, count: int, timeout: float = 60.0,
     finally:
         consumer.close()
     return out
+
+
+def read_all(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes]]:
+    """Every message of `topic` up to its end now (the high watermark of each partition): once the
+    shipper has exited, nothing of it is still to come, so this also sees a message too many."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-all-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False})
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in parts}
+        pending = {p: hi for p, (lo, hi) in ends.items() if hi > lo}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
+        out: list[tuple[bytes | None, bytes]] = []
+        deadline = time.monotonic() + 30
+        while pending and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            out.append((msg.key(), msg.value()))
+            if msg.offset() + 1 >= pending.get(msg.partition(), 0):
+                pending.pop(msg.partition(), None)
+        assert not pending, f"partitions not read to their end: {pending}"
+        return out
+    finally:
+        consumer.close()
+
+
+def ship(daemon: "Daemon", bootstrap: str, topic: str, count: int, timeout: float = 60.0):
+    """What a shipper daemon sends: wait for `count` messages, stop it (it flushes on SIGTERM),
+    then take everything it sent, so a record split over messages shows as messages too many."""
+    try:
+        read_raw(bootstrap, topic, count, timeout=timeout, alive=daemon.alive)
+    finally:
+        daemon.stop()
+    messages = read_all(bootstrap, topic)
+    assert len(messages) == count, \
+        f"{len(messages)} messages for {count} records: {daemon.log_path.read_text(errors='replace')[-2000:]}"
+    return messages
 
 
 # -- the checks -------------------------------------------------------------------
@@ -218,33 +260,86 @@ def check_events(messages: list[tuple[bytes | None, bytes]], records: list[Recor
         assert [(f.file, f.line, f.function) for f in event.frames] == record.frames, where
 
 
-def raw_reference_module(text_records: list[str], host: str = HOST) -> str:
-    """The module the worker's code names first for the records as raw oslo.log text (one record
-    per message, keyed host:path), replayed offline (consumers.stream_eval, baseline analyzer)."""
+WORKER = {"RCA_WORKER_IDLE_TIMEOUT_SECONDS": "2",
+          # shippers read files one after another, not in event-time order: no event is late
+          "RCA_WORKER_ALLOWED_LATENESS_SECONDS": "1e10"}
+
+
+def raw_reference_modules(text_records: list[str], key: str | None = None) -> list[str]:
+    """The modules the worker's code names, best first, for the records as raw oslo.log text
+    (one record per message, keyed host:path), replayed offline (consumers.stream_eval, the
+    baseline analyzer, the worker settings of `worker_modules`)."""
+    from config.settings import WorkerSettings
     from consumers.stream_eval import PARTITIONS, ranked_modules, stream_run
 
-    key = f"{host}:{LOG_PATH}".encode()
-    messages = [(key, text.encode(), zlib.crc32(key) % PARTITIONS) for text in text_records]
-    _, incidents = stream_run(messages, None)
-    modules = ranked_modules(incidents)
-    assert modules, "the raw lines gave no incident"
-    return modules[0]
+    k = (key or f"{HOST}:{LOG_PATH}").encode()
+    messages = [(k, text.encode(), zlib.crc32(k) % PARTITIONS) for text in text_records]
+    cfg = WorkerSettings(idle_timeout_seconds=2, allowed_lateness_seconds=1e10)
+    return ranked_modules(stream_run(messages, None, cfg=cfg)[1])
 
 
-def worker_module(start_worker, bootstrap: str, topics) -> str:
-    """The first module named by the incident a worker opens from what is on the logs topic."""
+def worker_modules(start_worker, bootstrap: str, topics, events: int) -> list[str]:
+    """The modules a worker names, best incident first, once it has published a result for
+    each of the `events` records on this test's logs topic and every incident has all its windows."""
+    from consumers.stream_eval import ranked_modules
     from tests.integration.kafka_helpers import drain_until
 
-    worker = start_worker(RCA_WORKER_IDLE_TIMEOUT_SECONDS="2", RCA_WORKER_ALLOWED_LATENESS_SECONDS="5")
+    worker = start_worker(**WORKER)
 
     def alive() -> None:
         assert worker.proc.poll() is None, worker.log_text()[-3000:]
 
-    incidents = drain_until(bootstrap, topics.incidents, lambda ms: bool(ms), timeout=90, on_poll=alive)
-    assert incidents, f"no incident: {worker.log_text()[-2000:]}"
-    causes = incidents[-1]["value"]["root_causes"]
-    assert causes, incidents[-1]["value"]
-    return causes[0]["module"] or causes[0]["subsystem"]
+    def counted(ms) -> int:
+        return sum(m["value"]["event_count"] for m in ms)
+
+    results = drain_until(bootstrap, topics.results, lambda ms: counted(ms) >= events, timeout=180, on_poll=alive)
+    assert counted(results) == events, \
+        f"{counted(results)} events in results for {events} records: {[m['value'] for m in results]}"
+    windows: dict[str, set[str]] = {}
+    for m in results:
+        if m["value"]["is_incident"]:
+            windows.setdefault(m["value"]["incident_id"], set()).add(m["value"]["window_id"])
+    assert windows, "no incident window"
+
+    def latest(ms) -> dict[str, dict]:
+        return {m["value"]["incident_id"]: m["value"] for m in ms}
+
+    def complete(ms) -> bool:
+        last = latest(ms)
+        return all(iid in last and ids <= set(last[iid]["window_ids"]) for iid, ids in windows.items())
+
+    incidents = drain_until(bootstrap, topics.incidents, complete, timeout=60, on_poll=alive)
+    assert complete(incidents), "incidents without all their windows"
+    return ranked_modules(list(latest(incidents).values()))
+
+
+# -- a run of the fault-injection dev set --------------------------------------------
+# A small failing run (1,403 records over 20 files, a Neutron fault) whose raw lines give one
+# incident naming the labelled module first (neutron.plugins.ml2.managers), so a shipper that
+# loses a record's traceback or time shows as another module, or none.
+DEV_RUN = ("Neutron", "Test_78", "round_1")
+
+
+@dataclass
+class DevRun:
+    files: list[tuple[Path, str]]   # (log file, its service), as a shipper's inputs name them
+    records: int                    # records of all files (one message each, for a multiline shipper)
+    reference: list[str]            # what the raw lines' incidents name, best first
+
+
+def dev_run(devset) -> DevRun:
+    """DEV_RUN of the dev set (tests/conftest.py `devset`: skips without ../shared)."""
+    from config.settings import WorkerSettings
+    from consumers.stream_eval import ranked_modules, run_messages, stream_run
+    from engine.parsing import service_from_source
+    from engine.rca.dataset import list_runs, service_log_files
+
+    root, labels = devset
+    run = next(r for r in list_runs(root, labels) if (r.subsystem, r.test, r.round) == DEV_RUN)
+    messages = run_messages(run.path, host=HOST)
+    cfg = WorkerSettings(idle_timeout_seconds=2, allowed_lateness_seconds=1e10)
+    files = [(p, service_from_source("/".join(p.relative_to(run.path).parts))) for p in service_log_files(run.path)]
+    return DevRun(files, len(messages), ranked_modules(stream_run(messages, None, cfg=cfg)[1]))
 
 
 # -- daemons ------------------------------------------------------------------------

@@ -95,14 +95,14 @@ def test_journald_json_entries_are_events(journal_lines, stack, topics):
     printed, records, _ = journal_lines
     bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
     shippers.produce(bootstrap, topics.logs, [(None, line) for line in printed])
-    messages = shippers.read_raw(bootstrap, topics.logs, len(records))
+    messages = shippers.read_all(bootstrap, topics.logs)
     assert all(b'"SYSLOG_IDENTIFIER":"nova-compute"' in value for _, value in messages)
     shippers.check_events(messages, records, host=shippers.HOST)
 
 
 def test_journald_json_fault_names_the_raw_lines_module(journal_lines, stack, topics, start_worker):
-    printed, _, text = journal_lines
+    printed, records, text = journal_lines
     bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
     shippers.produce(bootstrap, topics.logs, [(None, line) for line in printed])
-    assert shippers.worker_module(start_worker, bootstrap, topics) == shippers.raw_reference_module(text) \
-        == shippers.FAULT_MODULE
+    assert shippers.worker_modules(start_worker, bootstrap, topics, len(records))[:1] == \
+        shippers.raw_reference_modules(text)[:1] == [shippers.FAULT_MODULE]

@@ -38,7 +38,7 @@ def test_oslo_log_formatters_through_kafka(shape, oslo_records, stack, topics, s
     key = f"{host}:{shippers.LOG_PATH}".encode()
     shippers.produce(bootstrap, topics.logs, [(key, r.encode()) for r in shaped])
 
-    messages = shippers.read_raw(bootstrap, topics.logs, len(records))
+    messages = shippers.read_all(bootstrap, topics.logs)
     shippers.check_events(messages, records, host=host)
-    assert shippers.worker_module(start_worker, bootstrap, topics) == \
-        shippers.raw_reference_module(as_text, host) == shippers.FAULT_MODULE
+    assert shippers.worker_modules(start_worker, bootstrap, topics, len(records))[:1] == \
+        shippers.raw_reference_modules(as_text, f"{host}:{shippers.LOG_PATH}")[:1] == [shippers.FAULT_MODULE]

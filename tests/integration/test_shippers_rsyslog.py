@@ -24,15 +24,27 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not OMKAFKA, reason="rsyslog's omkafka is not installed (apt-get install rsyslog-kafka)")]
 
 CONFIG = """
-global(workDirectory="{work}" localHostname="{host}")
+global(workDirectory="{work}" localHostname="{host}" maxMessageSize="1m")
 module(load="imfile")
 module(load="omkafka")
-input(type="imfile" File="{log}" Tag="{service}:" addMetadata="on" readTimeout="2"
-      startmsg.regex="{regex}" ruleset="to-kafka")
+template(name="program" type="string" string="%programname%")
+{inputs}
 ruleset(name="to-kafka") {{
-  action(type="omkafka" broker=["{bootstrap}"] topic="{topic}" key="{service}" partitions.auto="on")
+  action(type="omkafka" broker=["{bootstrap}"] topic="{topic}" dynaKey="on" key="program" partitions.auto="on")
 }}
 """
+INPUT = """input(type="imfile" File="{log}" Tag="{service}:" addMetadata="on" readTimeout="2"
+      startmsg.regex="{regex}" ruleset="to-kafka")"""
+
+
+def rsyslog(files: list[tuple], bootstrap: str, topic: str, work) -> shippers.Daemon:
+    """rsyslogd in its own process, tailing `files` ((path, service) pairs) into `topic`."""
+    work.mkdir()
+    inputs = "\n".join(INPUT.format(log=path, service=service, regex=shippers.START_REGEX.replace("\\", "\\\\"))
+                       for path, service in files)
+    config = work / "rsyslog.conf"
+    config.write_text(CONFIG.format(work=work, host=shippers.HOST, inputs=inputs, bootstrap=bootstrap, topic=topic))
+    return shippers.Daemon([RSYSLOGD, "-n", "-f", str(config), "-i", str(work / "rsyslogd.pid")], work / "rsyslogd.out")
 
 
 @pytest.fixture
@@ -48,31 +60,26 @@ def rsyslog_shipped(stack, topics, tmp_path):
     as_text = shippers.Collect(shippers.text_formatter(conf))
     records = shippers.log_scenario(tmp_path, [as_file, as_text])
     as_file.close()
-
-    work = tmp_path / "rsyslog"
-    work.mkdir()
-    config = work / "rsyslog.conf"
-    config.write_text(CONFIG.format(work=work, host=shippers.HOST, log=log_file, service=shippers.SERVICE,
-                                    regex=shippers.START_REGEX.replace("\\", "\\\\"), bootstrap=bootstrap,
-                                    topic=topics.logs))
-    daemon = shippers.Daemon([RSYSLOGD, "-n", "-f", str(config), "-i", str(work / "rsyslogd.pid")],
-                             work / "rsyslogd.out")
-    try:
-        messages = shippers.read_raw(bootstrap, topics.logs, len(records), timeout=30, alive=daemon.alive)
-    finally:
-        daemon.stop()
-    assert len(messages) == len(records), f"rsyslog sent {len(messages)} messages: {daemon.log_path.read_text()[-2000:]}"
-    return messages, records, as_text.out
+    daemon = rsyslog([(log_file, shippers.SERVICE)], bootstrap, topics.logs, tmp_path / "rsyslog")
+    return shippers.ship(daemon, bootstrap, topics.logs, len(records)), records, as_text.out
 
 
 def test_rsyslog_omkafka_records_are_events(rsyslog_shipped):
     messages, records, _ = rsyslog_shipped
-    assert all(b" compute-1 nova-compute: " in value for _, value in messages), messages[0]
+    assert all(b" compute-1 nova-compute: " in value and key == b"nova-compute" for key, value in messages), messages[0]
     shippers.check_events(messages, records, host=shippers.HOST)
 
 
 def test_rsyslog_omkafka_fault_names_the_raw_lines_module(rsyslog_shipped, stack, start_worker, topics):
-    _, _, text = rsyslog_shipped
+    _, records, text = rsyslog_shipped
     bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
-    assert shippers.worker_module(start_worker, bootstrap, topics) == shippers.raw_reference_module(text) \
-        == shippers.FAULT_MODULE
+    assert shippers.worker_modules(start_worker, bootstrap, topics, len(records))[:1] == \
+        shippers.raw_reference_modules(text)[:1] == [shippers.FAULT_MODULE]
+
+
+def test_rsyslog_omkafka_dev_run_names_the_raw_lines_module(devset, stack, topics, start_worker, tmp_path):
+    """A dev-set run's files tailed as they are: the same incident module as its raw lines."""
+    run = shippers.dev_run(devset)
+    bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
+    shippers.ship(rsyslog(run.files, bootstrap, topics.logs, tmp_path / "rsyslog"), bootstrap, topics.logs, run.records)
+    assert shippers.worker_modules(start_worker, bootstrap, topics, run.records)[:1] == run.reference[:1]

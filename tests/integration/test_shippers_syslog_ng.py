@@ -64,12 +64,7 @@ def syslog_ng_shipped(stack, topics, tmp_path):
     daemon = shippers.Daemon([SYSLOG_NG, "-F", "-f", str(config), f"--module-path={KAFKA_MODULE.parent}",
                               f"--persist-file={work / 'syslog-ng.persist'}", f"--pidfile={work / 'syslog-ng.pid'}",
                               f"--control={work / 'syslog-ng.ctl'}", "--no-caps"], work / "syslog-ng.out", env=env)
-    try:
-        messages = shippers.read_raw(bootstrap, topics.logs, len(records), timeout=30, alive=daemon.alive)
-    finally:
-        daemon.stop()
-    assert len(messages) == len(records), \
-        f"syslog-ng sent {len(messages)} messages: {daemon.log_path.read_text()[-2000:]}"
+    messages = shippers.ship(daemon, bootstrap, topics.logs, len(records))
     return messages, records, as_text.out
 
 
@@ -80,7 +75,7 @@ def test_syslog_ng_kafka_records_are_events(syslog_ng_shipped):
 
 
 def test_syslog_ng_kafka_fault_names_the_raw_lines_module(syslog_ng_shipped, stack, start_worker, topics):
-    _, _, text = syslog_ng_shipped
+    _, records, text = syslog_ng_shipped
     bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
-    assert shippers.worker_module(start_worker, bootstrap, topics) == shippers.raw_reference_module(text) \
-        == shippers.FAULT_MODULE
+    assert shippers.worker_modules(start_worker, bootstrap, topics, len(records))[:1] == \
+        shippers.raw_reference_modules(text)[:1] == [shippers.FAULT_MODULE]
