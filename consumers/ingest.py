@@ -25,6 +25,18 @@ message and sends rejections to the dead-letter topic (consumers/deadletters.py)
 - An event time outside [min_event_time, now + max_future_seconds] is
   ``timestamp_out_of_range`` (a year-9999 event would otherwise hold the
   watermark and every window end out of range).
+- Other pipelines' shapes (engine/shapes: oslo.log JSON, journald, kolla's
+  fluentd, Fluent Bit, CRI, Vector, Filebeat, TripleO's rsyslog JSON, syslog
+  text) are recognised with no configuration and unwrapped to the record's
+  text, which is parsed as a raw line; the metadata the record carries (host,
+  file, program, container, time, level, ids) fills what the text lacks and
+  wins over the Kafka key. Lines of one stream (the key plus the record's
+  host and file or program) join into records as raw lines of one key do. A
+  JSON object of no known shape that carries a log record's field (``message``,
+  ``log``, ``@timestamp``...) is ``unknown_shape`` (its keys in the error);
+  one with only our schema's keys is ``schema_violation`` as before. A raw
+  oslo.log line (a date and a space first) is checked first and pays nothing
+  for the shapes.
 """
 from __future__ import annotations
 
@@ -40,12 +52,17 @@ import schemas
 from config.settings import WorkerSettings
 from consumers.envelope import envelope_error, is_envelope_like
 from engine.parsing import RecordJoiner, parse_line, parse_lines, service_from_source
+from engine.shapes import LOG_MARKERS, Pending, ShapeReader, Shaped
+from engine.shapes.record import kubernetes_container
+from engine.shapes.syslog import MONTHS
 from schemas.log_event import LogEvent
 
 CONTINUATION = "continuation line (no oslo.log header)"   # parse_error of a line that joined a record
 ORPHAN = "no oslo.log header"                             # the parser's reason for a headerless line
 _JOINABLE = frozenset((ORPHAN, "empty line"))
 _KEY_CACHE = 4096
+# the keys of our own log event: an object with a message and only these claims our schema
+_EVENT_KEYS = frozenset(schemas.schema("log_event")["properties"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +102,15 @@ def _parse_key(key: bytes) -> _Source:
     host, path = host.strip() or None, path.strip() or None
     if not sep or path is None:
         return _Source(host, None, None)
-    return _Source(host, path, service_from_source(path))
+    return _Source(host, path, kubernetes_container(path) or service_from_source(path))
 
 
 class Decoder:
-    """Decodes the messages of one worker; remembers the last record of each key (bounded LRU)."""
+    """Decodes the messages of one worker; remembers the last record of each key (bounded LRU).
+
+    `stream` is the stream key of the last message decoded (the Kafka key for a raw line; the
+    key plus the record's host and file or program for a shaped one): the pipeline keys the
+    windows of joined lines by it. `shape_counts` counts the messages by shape (/metrics)."""
 
     def __init__(self, cfg: WorkerSettings, clock: Callable[[], float] = time.time) -> None:
         self.max_bytes = cfg.max_message_bytes
@@ -101,8 +122,11 @@ class Decoder:
         self.max_keys = cfg.continuation_keys
         self.clock = clock
         self._sources: dict[bytes, _Source] = {}
-        self._last: dict[bytes, LogEvent] = {}   # key -> last record (insertion order = recency)
-        self._joiners: dict[bytes, RecordJoiner] = {}   # key -> its open raw record (same bound)
+        self._last: dict = {}   # stream key -> last record (insertion order = recency)
+        self._joiners: dict = {}   # stream key -> its open raw record (same bound)
+        self.shapes = ShapeReader(cfg.continuation_keys)
+        self.stream = None
+        self.shape_counts: dict[str, int] = {}
 
     def forget_records(self) -> None:
         """Forget each key's last and open record (a rebalance: Faust reads every partition again
@@ -110,10 +134,20 @@ class Decoder:
         read before the rebalance, whose window is gone)."""
         self._last.clear()
         self._joiners.clear()
+        self.shapes.forget()
+
+    def _count(self, shape: str) -> None:
+        counts = self.shape_counts
+        counts[shape] = counts.get(shape, 0) + 1
 
     # -- the message -------------------------------------------------------------------
 
-    def decode(self, value: bytes | None, key: bytes | None) -> LogEvent | Joined | Rejected:
+    def decode(self, value: bytes | None, key: bytes | None,
+               arrival: float | None = None) -> LogEvent | Joined | Rejected | Pending:
+        """One message. `arrival`: when it reached the broker (epoch seconds; default now), which
+        gives an RFC 3164 syslog record its year. `Pending`: a piece of a record that a later
+        message of its stream completes (nothing to window yet)."""
+        self.stream = key
         if value is None or not value.strip():
             return Rejected("empty", "message has no value")
         if len(value) > self.max_bytes:
@@ -130,41 +164,121 @@ class Decoder:
         stripped = text.strip()
         if not stripped:
             return Rejected("empty", "message has only white space")
-        if stripped[0] in "{[":
-            out = self._json(stripped)
+        c = stripped[0]
+        if c in "{[":
+            out = self._json(stripped, key, src, arrival)
             if out is not None:
-                if out.__class__ is Rejected:
-                    return out
-                return self._record(out, key, src)
+                return out
+        elif not (len(stripped) > 10 and stripped[10] == " " and stripped[4] == "-") and (
+                c == "<" or (len(stripped) > 20 and stripped[4] == "-" and stripped[10] == "T")
+                or (len(stripped) > 15 and stripped[3] == " " and stripped[:3] in MONTHS)):
+            # not an oslo.log line (a date and a space): maybe syslog text or a CRI line
+            if "\x00" not in stripped:
+                shaped = self.shapes.text(stripped, arrival if arrival is not None else self.clock(), key)
+                if shaped is not None:
+                    return self._shaped(shaped, key, src, arrival)
         if "\x00" in stripped:
             return Rejected("not_utf8", "NUL byte in text")
+        self._count("raw")
         return self._raw(text, stripped, key, src)
 
-    def _json(self, stripped: str) -> LogEvent | Rejected | None:
-        """A log event object, its rejection, or None: not a log event, so a raw line."""
+    def _json(self, stripped: str, key: bytes | None, src: _Source | None,
+              arrival: float | None) -> LogEvent | Joined | Rejected | Pending | None:
+        """A log event object, a shaped record's event, a rejection, or None: not a log record,
+        so a raw line (a logged body, a pprint dump)."""
         try:
             obj = orjson.loads(stripped)
         except orjson.JSONDecodeError:
             return None  # '{' or '[' text that is not JSON: a pprint dump, a cut body...
         if obj.__class__ is not dict:
             return None  # a logged list: a raw line
-        if "message" not in obj and "schema_version" not in obj:
-            if is_envelope_like(obj):   # a batch envelope without its schema_version: never a raw line
-                return Rejected("schema_violation", envelope_error(obj))
-            return None  # a logged body: a raw line
+        if "schema_version" not in obj:
+            shaped = self.shapes.object(obj, arrival, key)
+            if shaped is not None:
+                return self._shaped(shaped, key, src, arrival)
+            if "message" not in obj or not obj.keys() <= _EVENT_KEYS:
+                if is_envelope_like(obj):   # a batch envelope without its schema_version: never a raw line
+                    return Rejected("schema_violation", envelope_error(obj))
+                if not LOG_MARKERS.isdisjoint(obj):
+                    self._count("unknown")
+                    keys = sorted(obj)
+                    listed = ", ".join(k[:64] for k in keys[:40]) + (f", ... ({len(keys)} keys)" if len(keys) > 40 else "")
+                    return Rejected("unknown_shape", f"a JSON log record of no known shape; its keys: {listed}")
+                return None  # a logged body: a raw line
         try:
             schemas.validate("log_event", obj)
         except schemas.SchemaError as exc:
             return Rejected("schema_violation", str(exc))
         try:
-            return LogEvent.from_dict(obj)
+            event = LogEvent.from_dict(obj)
         except (ValueError, OverflowError) as exc:  # a timestamp that is not a date
             if str(exc).startswith("year "):        # "year 0 is out of range"
                 return Rejected("timestamp_out_of_range", f"timestamp {obj.get('timestamp')!r}: {exc}")
             return Rejected("schema_violation", f"log_event: timestamp: {exc}")
+        event.shape = "log_event"
+        self._count("log_event")
+        return self._record(event, key, src)
 
-    def _raw(self, text: str, stripped: str, key: bytes | None, src: _Source | None) -> LogEvent | Joined | Rejected:
-        path = src.path if src is not None else None
+    def _shaped(self, shaped: Shaped | Pending, key: bytes | None, src: _Source | None,
+                arrival: float | None) -> LogEvent | Joined | Rejected | Pending:
+        """A record out of its wrapper: its text parsed as a raw line of its stream, the wrapper's
+        metadata filling what the text lacks (host, file, program and container win over the key)."""
+        self._count(shaped.shape)
+        if shaped.__class__ is Pending:
+            return shaped
+        stream = (key, shaped.host, shaped.path or shaped.program, shaped.stream)
+        self.stream = stream
+        path = shaped.path or (src.path if src is not None else None)
+        service = shaped.service()
+        if service is None and shaped.path is None and src is not None and src.service is not None:
+            service = None if src.path is None else src.service
+        text = shaped.text.rstrip()   # as a raw line's: trailing white space is no part of the record
+        stripped = text.lstrip()
+        if not stripped:
+            # an empty line of a stream split per line: the open record's, as in a raw file
+            joiner = self._joiners.get(stream)
+            if joiner is not None and (record := joiner.join_tail("")) is not None:
+                return Joined(record, "")
+            return Rejected("empty", f"{shaped.shape} record with an empty message")
+        event = self._parse(text, stripped, stream, path, shaped.program, orphans_join=shaped.time is None)
+        if event.__class__ is Joined or event.parse_error is CONTINUATION:
+            return event
+        event.shape = shaped.shape
+        if service is not None:
+            event.service = service
+        elif event.service is None and src is not None:
+            event.service = src.service
+        event.host = shaped.host or event.host or (src.host if src is not None else None)
+        if not shaped.header_pid or event.pid is None:
+            event.pid = shaped.pid   # a rebuilt header's pid was a stand-in
+        if event.timestamp is None:
+            event.timestamp = shaped.time
+        if event.level is None:
+            event.level = shaped.level
+        if event.logger is None:
+            event.logger = shaped.logger
+        if event.request_id is None:
+            event.request_id = shaped.request_id
+        if event.user_id is None:
+            event.user_id = shaped.user_id
+        if event.project_id is None:
+            event.project_id = shaped.project_id
+        if event.instance_id is None:
+            event.instance_id = shaped.instance_id
+        event.global_request_id = shaped.global_request_id
+        if event.parse_error is None:
+            return self._record(event, stream, None)
+        ts = event.timestamp
+        if ts is not None and not (self.min_time <= ts <= self.clock() + self.max_future):
+            return Rejected("timestamp_out_of_range",
+                            f"event time {ts:.3f} outside [{self.min_time:.0f}, now + {self.max_future:.0f} s]")
+        return event
+
+    def _parse(self, text: str, stripped: str, key, path: str | None, program: str | None = None,
+               orphans_join: bool = True) -> LogEvent | Joined:
+        """A raw text's event: a parsed record (parse_error None), a line that joined the key's open
+        record (Joined), a copy of the key's last record for an orphan line (parse_error
+        CONTINUATION; only with `orphans_join`), or the unparsed line."""
         if "\n" in stripped:
             # a shipper grouped a multi-line record (traceback, dump) into one message
             records = list(parse_lines(stripped.split("\n"), source=path))
@@ -181,19 +295,34 @@ class Decoder:
                 if joined:
                     return Joined(event, text.rstrip())
         if event.parse_error is None:
-            return self._record(event, key, src)
+            return event
         if event.parse_error in _JOINABLE:
             # an orphan continuation: keep its indentation, join the key's last record
             line = text.rstrip()
             joiner = self._joiners.get(key) if key is not None else None
             if joiner is not None and (record := joiner.join_tail(line)) is not None:
                 return Joined(record, line)      # the tail of the key's open raw record
-            prev = self._last.get(key) if key is not None else None
+            prev = self._last.get(key) if key is not None and orphans_join else None
             if prev is not None:
                 return LogEvent(line, line, prev.timestamp, prev.service, prev.host, prev.level, prev.logger,
                                 prev.pid, prev.request_id, prev.user_id, prev.project_id, prev.instance_id, prev.source,
-                                parse_error=CONTINUATION)
+                                parse_error=CONTINUATION, shape=prev.shape)
+            if program is not None and stripped:
+                # nothing to join: a line of another daemon, read with its program tag (engine/grammars)
+                infra = parse_line(stripped, path, program)
+                if infra.parse_error is None:
+                    return infra
             event.message = event.raw = line
+        return event
+
+    def _raw(self, text: str, stripped: str, key: bytes | None, src: _Source | None) -> LogEvent | Joined | Rejected:
+        event = self._parse(text, stripped, key, src.path if src is not None else None)
+        if event.__class__ is Joined:
+            return event
+        if event.parse_error is None:
+            return self._record(event, key, src)
+        if event.parse_error is CONTINUATION:
+            return event
         if src is not None:
             if event.host is None:
                 event.host = src.host
@@ -201,7 +330,7 @@ class Decoder:
                 event.service = src.service
         return event
 
-    def _record(self, event: LogEvent, key: bytes | None, src: _Source | None) -> LogEvent | Rejected:
+    def _record(self, event: LogEvent, key, src: _Source | None) -> LogEvent | Rejected:
         ts = event.timestamp
         if ts is not None and not (self.min_time <= ts <= self.clock() + self.max_future):
             return Rejected("timestamp_out_of_range",
@@ -223,7 +352,7 @@ class Decoder:
                 joiner.reset()   # another record came between: nothing joins the old one any more
         return event
 
-    def _joiner(self, key: bytes, path: str | None) -> RecordJoiner:
+    def _joiner(self, key, path: str | None) -> RecordJoiner:
         joiners = self._joiners
         joiner = joiners.get(key)
         if joiner is None:

@@ -132,6 +132,9 @@ class WorkerCollector(Collector):
         yield counter("rca_events_consumed", "Log events decoded (one message can carry several)", c.events)
         yield by_label("rca_dead_letters", "Messages sent to the dead-letter topic, by reason", "reason",
                        c.dead_letters)
+        yield by_label("rca_messages_by_shape", "Records read, by the shape they came in (engine/shapes: raw, "
+                       "log_event, journald, kolla_fluentd, rsyslog, ...; unknown: dead-lettered as unknown_shape)",
+                       "shape", dict(p.decoder.shape_counts))
         yield by_label("rca_windows_closed", "Windows closed, by what closed them", "reason", c.windows_closed)
         yield GaugeMetricFamily("rca_windows_open", "Windows open now", value=len(p.windows))
         yield counter("rca_late_events", "Events that arrived after their window closed (kept, counted)",

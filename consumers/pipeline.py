@@ -16,6 +16,7 @@ import schemas
 from config.settings import WorkerSettings
 from consumers.envelope import split_records
 from consumers.ingest import Decoder, Joined, Rejected
+from engine.shapes import Pending
 from consumers.windowing import DUPLICATE, Window, WindowStore
 from engine.baseline import MAX_IDS, MinedEvent, analyze_window, template_summary
 from engine.chains import RequestChains
@@ -239,10 +240,15 @@ class Pipeline:
 
     def _record(self, value: bytes | None, key: bytes | None, partition: int, position: int,
                 timestamp_ms: int | None, token: AckToken, now: float, out: Handled) -> None:
-        decoded = self.decoder.decode(value, key)
+        decoded = self.decoder.decode(value, key, timestamp_ms / 1000.0 if timestamp_ms is not None else None)
         if decoded.__class__ is Rejected:
             out.rejected.append((decoded, value))
             return
+        if decoded.__class__ is Pending:   # a piece of a record (a CRI 'P' line): its last piece brings it
+            return
+        # the record's stream: its Kafka key, or for a shaped record the key plus its host and file or
+        # program (engine/shapes), which lines of one record share
+        key = self.decoder.stream
         if decoded.__class__ is Joined:
             # a line of the key's open record (a traceback sent line by line): the record, in its
             # window, now holds it; the message is acked with that window. If the window has
@@ -377,6 +383,7 @@ class Pipeline:
                 "event_count": window.event_count,
                 "late_event_count": window.late_count,
                 **analysis,
+                "shapes": sorted({item.event.shape for item in window.items}),
                 "model_version": model_version,
                 "analyzer": analyzer_name,
                 "produced_at": produced_at,

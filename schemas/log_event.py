@@ -60,6 +60,12 @@ class LogEvent:
     instance_name: str | None = None
     port_id: str | None = None
     peer: str | None = None
+    # oslo.context's global request id (the caller's request across services), when the record's
+    # wrapper carries it apart (oslo.log JSON's context, kolla's fluentd field)
+    global_request_id: str | None = None
+    # how the record reached the worker (engine/shapes: "raw", "log_event", "journald", ...);
+    # transport, not content: not part of the JSON form
+    shape: str = "raw"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON message form (see log_event.schema.json)."""
@@ -67,7 +73,7 @@ class LogEvent:
         for name in (
             "service", "host", "level", "logger", "pid", "request_id", "user_id",
             "project_id", "instance_id", "source", "exception_type",
-            "exception_text", "parse_error", "instance_name", "port_id", "peer",
+            "exception_text", "parse_error", "instance_name", "port_id", "peer", "global_request_id",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -107,6 +113,7 @@ class LogEvent:
             instance_name=data.get("instance_name"),
             port_id=data.get("port_id"),
             peer=data.get("peer"),
+            global_request_id=data.get("global_request_id"),
         )
 
 
