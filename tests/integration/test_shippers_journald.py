@@ -6,7 +6,7 @@ its fields computed by its own code; only its last step, `systemd.journal.send`,
 needs a running journald, is replaced by writing the same fields in the journal export
 format, with the fields journald adds itself: time, host, pid, unit, transport).
 `systemd-journal-remote` turns the export into a journal file and `journalctl --file F
--o json` prints it, one JSON object per entry, as a journald-to-Kafka shipper reads it;
+-o json --all` prints it, one JSON object per entry, as a journald-to-Kafka shipper reads it;
 each line is produced as one message. Checks as every shipper test (shippers.py).
 """
 from __future__ import annotations
@@ -71,6 +71,49 @@ class JournalHandler(handlers.OSJournalHandler):
         super().emit(record)
 
 
+def journal_json(entries: list[bytes], tmp_path) -> list[bytes]:
+    """Export-format entries -> a journal file (systemd-journal-remote) -> `journalctl -o json --all`
+    lines. Without `--all`, journalctl prints a field of 4096 bytes or more as a placeholder: the
+    dev run's one ERROR record (its traceback) lost its text, and the run its incident."""
+    export = tmp_path / "entries.export"
+    export.write_bytes(b"".join(entries))
+    out = tmp_path / "entries.journal"
+    subprocess.run([JOURNAL_REMOTE, "-o", str(out), str(export)], check=True, timeout=60, capture_output=True)
+    return subprocess.run([JOURNALCTL, "--file", str(out), "-o", "json", "--all", "--no-pager"], check=True, timeout=60,
+                          capture_output=True).stdout.splitlines()
+
+
+PRIORITIES = {"CRITICAL": 2, "ERROR": 3, "WARNING": 4, "AUDIT": 5, "INFO": 6, "DEBUG": 7, "TRACE": 7}
+
+
+def dev_run_entries(run: shippers.DevRun) -> list[bytes]:
+    """A dev-set run as a journal with `use_journal = True` holds it: one entry per record,
+    MESSAGE its whole text, the fields OSJournalHandler sets that the text gives, and
+    journald's own (time, host, pid, unit); in time order over all files."""
+    from engine.parsing import parse_lines
+
+    rows = []
+    for n, (path, service) in enumerate(run.files):
+        last = 0.0
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for i, event in enumerate(parse_lines(line.rstrip("\r\n") for line in fh)):
+                last = event.timestamp if event.timestamp is not None else last
+                if event.raw.strip():
+                    rows.append((last, n, i, service, event))
+    entries = []
+    for seq, (ts, _, _, service, event) in enumerate(sorted(rows, key=lambda r: r[:3])):
+        fields = {"__REALTIME_TIMESTAMP": int(ts * 1_000_000), "__MONOTONIC_TIMESTAMP": seq + 1, "_BOOT_ID": BOOT_ID,
+                  "_HOSTNAME": shippers.HOST, "_PID": event.pid or 1, "_TRANSPORT": "journal",
+                  "_SYSTEMD_UNIT": f"devstack@{service}.service", "MESSAGE": event.raw, "SYSLOG_IDENTIFIER": service,
+                  "PRIORITY": PRIORITIES.get(event.level or "", 6)}
+        if event.logger:
+            fields.update(LOGGER_NAME=event.logger, LOGGER_LEVEL=event.level or "INFO")
+        if event.request_id:
+            fields["REQUEST_ID"] = event.request_id
+        entries.append(b"".join(export_field(k, v) for k, v in fields.items()) + b"\n")
+    return entries
+
+
 @pytest.fixture
 def journal_lines(tmp_path, monkeypatch):
     """(`journalctl -o json` lines of the scenario, records, the records as raw text)."""
@@ -81,12 +124,7 @@ def journal_lines(tmp_path, monkeypatch):
     handler.setFormatter(shippers.text_formatter(conf))
     as_text = shippers.Collect(shippers.text_formatter(conf))
     records = shippers.log_scenario(tmp_path, [handler, as_text])
-    export = tmp_path / "scenario.export"
-    export.write_bytes(b"".join(journal.entries))
-    out = tmp_path / "scenario.journal"
-    subprocess.run([JOURNAL_REMOTE, "-o", str(out), str(export)], check=True, timeout=30, capture_output=True)
-    printed = subprocess.run([JOURNALCTL, "--file", str(out), "-o", "json", "--no-pager"], check=True, timeout=30,
-                             capture_output=True).stdout.splitlines()
+    printed = journal_json(journal.entries, tmp_path)
     assert len(printed) == len(records), printed
     return printed, records, as_text.out
 
@@ -106,3 +144,13 @@ def test_journald_json_fault_names_the_raw_lines_module(journal_lines, stack, to
     shippers.produce(bootstrap, topics.logs, [(None, line) for line in printed])
     assert shippers.worker_modules(start_worker, bootstrap, topics, len(records))[:1] == \
         shippers.raw_reference_modules(text)[:1] == [shippers.FAULT_MODULE]
+
+
+def test_journald_json_dev_run_names_the_raw_lines_module(devset, stack, topics, start_worker, tmp_path):
+    """A dev-set run as journal entries: the same incident module as its raw lines."""
+    run = shippers.dev_run(devset)
+    printed = journal_json(dev_run_entries(run), tmp_path)
+    assert len(printed) == run.records
+    bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
+    shippers.produce(bootstrap, topics.logs, [(None, line) for line in printed])
+    assert shippers.worker_modules(start_worker, bootstrap, topics, run.records)[:1] == run.reference[:1]

@@ -10,6 +10,7 @@ worker's incident names the module the same records name as raw text lines.
 from __future__ import annotations
 
 import socket
+import sys
 
 import pytest
 
@@ -18,12 +19,19 @@ from tests.integration import shippers
 pytestmark = pytest.mark.integration
 
 
+NOVA_COMPUTE_ARGV = ["/usr/bin/nova-compute", "--config-file", "/etc/nova/nova.conf"]
+
+
 @pytest.fixture
-def oslo_records(tmp_path):
+def oslo_records(tmp_path, monkeypatch):
     """(JSON records, Fluent records, text records, expectations) of one logging of the scenario."""
     conf = shippers.oslo_conf()
     as_json = shippers.Collect(shippers.formatters.JSONFormatter(datefmt=conf.log_date_format))
-    as_fluent = shippers.Collect(shippers.formatters.FluentFormatter(datefmt=conf.log_date_format))
+    # FluentFormatter records the process's command line (`cmdline`): nova-compute's, not pytest's;
+    # no datefmt, as openstack-helm's logging.conf declares it (`time` keeps its milliseconds)
+    monkeypatch.setattr(sys, "argv", NOVA_COMPUTE_ARGV)
+    as_fluent = shippers.Collect(shippers.formatters.FluentFormatter())
+    monkeypatch.undo()
     as_text = shippers.Collect(shippers.text_formatter(conf))
     records = shippers.log_scenario(tmp_path, [as_json, as_fluent, as_text])
     return as_json.out, as_fluent.out, as_text.out, records
