@@ -20,6 +20,14 @@ differently:
    whole, to its masked tokens: repeated messages skip the split and the
    per-token lookups. It only saves work (masking is a pure function), so
    it never changes a result.
+   A few masks look at a token's neighbours or its shape, all generic (issue 28,
+   measured on Loghub systems the miner was never tuned on, docs/accuracy.md):
+   a day name followed by a month name starts a date (``Sun Jul 10 ...``); ``()``
+   is an empty value; a ruler of ``-+=|~#`` is a table border drawn as wide as its
+   values; an abbreviated unit after a variable (``<1 sec``, ``12 MB``) is part of the
+   quantity, and a quantity restated in brackets (``1190 bytes (1.16 KB)``) is dropped;
+   the name after "for/by/from/to user" is a value. Whole unit words ("seconds") and a
+   month alone stay words, so the OpenStack templates mined before keep their ids.
 2. Exact cache. Most lines' masked tokens were seen before: an LRU cache
    (``functools.lru_cache``, C speed) maps them straight to their cluster.
    Only a miss (under 1% of the lines of the dev set) searches the
@@ -34,6 +42,11 @@ differently:
    positions of otherwise compatible templates, those positions are
    variables after all (task names, lock names): the templates are merged
    and the slot becomes ``<*>``. This bounds the number of templates.
+   Two guards keep short messages apart: a message with a constant word joins only a
+   template that shares one (a template of variables only, ``<*>``, would otherwise
+   swallow every one-word message of its length), and word variants merge only into a
+   template that keeps a constant word. A message of under four words never turns a
+   template constant into ``<*>`` (its one word is all that tells it from another).
 
 No rule here knows about OpenStack: the same masks serve any log format.
 
@@ -79,9 +92,31 @@ WILDCARD = "<*>"
 STATE_VERSION = 2
 
 _has_digit = re.compile(r"\d").search
+# a day name followed by a month name starts a date ("at Sun Jul 10 03:55:21 2005"): both are
+# variables, like its numbers
+_WEEKDAYS = frozenset(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
+_MONTHS = frozenset(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"))
+# words whose next token names who or where ("for user cyrus", "host ctl-1"): a value, like the
+# value of key=value, whether or not it has a digit
+# an empty pair of parentheses is a value that happens to be empty ("connection from 10.0.0.1 ()",
+# beside "connection from 10.0.0.2 (host.example.org)")
+_EMPTY_VALUES = frozenset(("()",))
+# an abbreviated unit after a variable is part of that quantity ("lifetime <1 sec" beside
+# "lifetime 00:02"); whole words ("1.5 seconds") stay words, as templates always had them
+_UNITS = frozenset(("sec", "secs", "ms", "msec", "msecs", "usec", "usecs", "min", "mins", "hrs",
+                    "B", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "kB"))
+# a run of four or more of "-+=|~#" is a ruler or a table border
+# ("+------+-----+"), drawn as wide as the values in it: a variable
+_is_ruler = re.compile(r"[-+=|~#]{4,}\Z").match
+_VALUE_KEYS = frozenset(("user", "username"))
+_VALUE_LEAD = frozenset(("for", "by", "from", "to", "of", "as"))   # "session closed for user cyrus"
+# a quantity in brackets right after another one restates it ("1190 bytes (1.16 KB) sent"): it
+# is dropped, so messages with and without the restatement share a template
+_RESTATED = re.compile(r" \(\d[\d.,]* ?[KMGTP]?i?B\)")
 _MAX_CACHED_TOKEN = 128  # longer tokens (blobs) are masked every time, not cached
 _MAX_CACHED_MESSAGE = 1024  # longer messages are not kept in the recent-message cache
 _RECENT_MESSAGES = 4096  # per generation of the recent-message cache
+_MIN_CONSTANTS = 1  # word variants merge only into a template that keeps this many constant words
 
 
 def template_id(text: str) -> str:
@@ -104,7 +139,24 @@ def mask_token(token: str) -> str:
         return WILDCARD
     if token[0] == "/" or token[1:2] == "/" and token[0] in "\"'([" or "://" in token:
         return WILDCARD
+    if token in _EMPTY_VALUES or _is_ruler(token):
+        return WILDCARD
     return token
+
+
+_CONTEXT_WORDS = _UNITS | _WEEKDAYS | _VALUE_KEYS
+
+
+def _mask_in_context(tokens: list[str], masked: list[str]) -> None:
+    """The masks that depend on a token's neighbours (units, dates, user names), in place."""
+    for i in range(1, len(tokens)):
+        t = tokens[i]
+        if t in _UNITS and masked[i - 1] == WILDCARD:
+            masked[i] = WILDCARD
+        elif t in _MONTHS and tokens[i - 1] in _WEEKDAYS:
+            masked[i - 1] = masked[i] = WILDCARD
+        elif i > 1 and tokens[i - 1] in _VALUE_KEYS and tokens[i - 2] in _VALUE_LEAD:
+            masked[i] = WILDCARD
 
 
 class _TokenMasker:
@@ -127,6 +179,8 @@ class _TokenMasker:
 
     def __call__(self, content: str) -> tuple[list[str], tuple[str, ...]]:
         """(tokens, masked tokens) of a message."""
+        if "B)" in content:
+            content = _RESTATED.sub("", content)
         tokens = content.split()
         new = self._new
         masked = list(map(new.get, tokens))
@@ -143,6 +197,8 @@ class _TokenMasker:
                         new[token] = value
             if len(new) >= self.capacity:
                 self._old, self._new = new, {}
+        if not _CONTEXT_WORDS.isdisjoint(tokens):   # rare: one C-level test for all three rules
+            _mask_in_context(tokens, masked)
         return tokens, tuple(masked)
 
 
@@ -400,15 +456,17 @@ class TemplateMiner:
         elif not n:
             pool = self._by_len.get(0, [])
         best, best_score = None, -1
+        has_constant = any(t != WILDCARD for t in tokens)
         for c in pool:
             score = 0
             for t, s in zip(c.tokens, tokens):
                 if t == s:
-                    score += 1
+                    if t != WILDCARD:
+                        score += 1
                 elif not _fits(t, s):
                     break
             else:
-                if score > best_score or (score == best_score and c.id < best.id):
+                if (score or not has_constant) and score > best_score or (score == best_score and c.id < best.id):
                     best, best_score = c, score
         return best
 
@@ -422,7 +480,9 @@ class TemplateMiner:
         """
         tokens = _collapse(masked)
         n = len(tokens)
-        max_new = max(1, n // 4)  # constants that may turn into <*> at once
+        # constants that may turn into <*> at once; none in a message of under four words, whose
+        # one word is all that tells it from another ("normal" / "ambient=<*>")
+        max_new = n // 4
         first = tokens[0] if n else ""
         if n and WILDCARD not in first:
             pool = self._index.get((n, first), []) + self._index.get((n, WILDCARD), [])
@@ -452,6 +512,9 @@ class TemplateMiner:
         """
         best, best_score, best_new = None, -1, None
         near: list[tuple[_Cluster, list[int]]] = []
+        # a message with a constant word joins only a template that shares one: a template of
+        # variables only ("<*>") would otherwise swallow every one-word message of its length
+        has_constant = any(t != WILDCARD for t in tokens)
         for c in clusters:
             score, diff, new = 0, [], []
             for i, (t, s) in enumerate(zip(c.tokens, tokens)):
@@ -466,7 +529,7 @@ class TemplateMiner:
                     diff.append(i)
             if len(new) > max_new:
                 continue
-            if not diff:
+            if not diff and (score or not has_constant):
                 # most constants in common; ties go to the smaller id (a hash of
                 # the text), so that every miner holding these templates decides
                 # alike, whatever order it learned them in
@@ -486,6 +549,9 @@ class TemplateMiner:
         slots = {i for i, v in values.items() if len(v) > self.max_word_variants}
         if not slots:
             return None
+        constants = sum(1 for i, t in enumerate(tokens) if i not in slots and WILDCARD not in t)
+        if constants < _MIN_CONSTANTS:
+            return None   # a template of variables only would swallow unrelated one-word messages
         members = [c for c, diff in near if slots.issuperset(diff)]
         if not members:
             return None

@@ -128,6 +128,14 @@ def _self_describing(text: str, family, service, domain, source) -> LogEvent | N
             if sep == " ":
                 if family == "qemu":
                     return libvirt.parse_qemu(text, service, source, domain)
+                if family == "rabbitmq":   # the path names the family: its grammar first
+                    ev = rabbitmq.parse(text, service, source)
+                    if ev is not None:
+                        return ev
+                elif family == "mariadb":
+                    ev = mariadb.parse(text, service, source)
+                    if ev is not None:
+                        return ev
                 return (libvirt.parse_libvirtd(text, service, source)
                         or rabbitmq.parse(text, service, source)
                         or mariadb.parse(text, service, source)

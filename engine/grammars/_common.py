@@ -96,6 +96,7 @@ def minute_epoch(y: int, mo: int, d: int, h: int, mi: int) -> float:
 
 
 _iso_minutes: dict[str, float] = {}
+_zones: dict[str, int] = {"Z": 0, "UTC": 0, "GMT": 0, "": 0, "+0000": 0, "+00:00": 0}
 
 
 def iso_epoch(date: str, hhmm: str, seconds: str, zone: str | None = None) -> float:
@@ -111,11 +112,9 @@ def iso_epoch(date: str, hhmm: str, seconds: str, zone: str | None = None) -> fl
         _iso_minutes[key] = base
     ts = base + float(seconds)
     if zone:
-        ts -= zone_offset(zone)
+        offset = _zones.get(zone)
+        ts -= zone_offset(zone) if offset is None else offset
     return ts
-
-
-_zones: dict[str, int] = {"Z": 0, "UTC": 0, "GMT": 0, "": 0, "+0000": 0, "+00:00": 0}
 
 
 def zone_offset(zone: str) -> int:
