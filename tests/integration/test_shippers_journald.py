@@ -11,6 +11,7 @@ each line is produced as one message. Checks as every shipper test (shippers.py)
 """
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
@@ -35,9 +36,10 @@ UNIT = "devstack@n-cpu.service"
 
 def export_field(name: str, value) -> bytes:
     """One field in the journal export format (systemd.io JOURNAL_EXPORT_FORMATS): `NAME=value`,
-    or, for a value with a newline, the name, its length (64-bit little endian) and the bytes."""
+    or, for a value with a newline or other control bytes, the name, its length (64-bit little
+    endian) and the bytes."""
     data = value if isinstance(value, bytes) else str(value).encode()
-    if b"\n" in data:
+    if any(b < 0x20 for b in data):   # a newline, or a control byte (an ANSI colour code)
         return name.encode() + b"\n" + struct.pack("<Q", len(data)) + data + b"\n"
     return name.encode() + b"=" + data + b"\n"
 
@@ -154,3 +156,58 @@ def test_journald_json_dev_run_names_the_raw_lines_module(devset, stack, topics,
     bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
     shippers.produce(bootstrap, topics.logs, [(None, line) for line in printed])
     assert shippers.worker_modules(start_worker, bootstrap, topics, run.records)[:1] == run.reference[:1]
+
+
+# DevStack's systemd format strings (devstack `functions`, setup_systemd_logging): colours, no
+# time (journald has it), no pid; oslo.log's ColorHandler sets %(color)s by level.
+E = "\x1b"
+DEVSTACK_FORMATS = {
+    "logging_context_format_string":
+        f"%(color)s%(levelname)s %(name)s [{E}[01;36m%(global_request_id)s %(request_id)s "
+        f"{E}[00;36m%(project_name)s %(user_name)s%(color)s] {E}[01;35m%(instance)s%(color)s%(message)s{E}[00m",
+    "logging_default_format_string":
+        f"%(color)s%(levelname)s %(name)s [{E}[00;36m-%(color)s] {E}[01;35m%(instance)s%(color)s%(message)s{E}[00m",
+    "logging_debug_format_suffix": f"{E}[00;33m{{{{(pid=%(process)d) %(funcName)s %(pathname)s:%(lineno)d}}}}{E}[00m",
+    "logging_exception_prefix": f"ERROR %(name)s {E}[01;35m%(instance)s{E}[00m",
+}
+
+
+class DevStackStdout(handlers.ColorHandler):
+    """A service under DevStack: oslo.log's ColorHandler writing to stdout, which journald stores
+    one entry per line (`_TRANSPORT=stdout`), stamped when it reads each line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[bytes] = []
+
+    def emit(self, record) -> None:
+        for i, line in enumerate(self.format(record).split("\n")):
+            fields = {"__REALTIME_TIMESTAMP": int(record.created * 1_000_000) + i,
+                      "__MONOTONIC_TIMESTAMP": len(self.entries) + 1, "_BOOT_ID": BOOT_ID,
+                      "_HOSTNAME": shippers.HOST, "_PID": os.getpid(), "_UID": 0, "_COMM": "nova-compute",
+                      "_TRANSPORT": "stdout", "_SYSTEMD_UNIT": UNIT, "SYSLOG_IDENTIFIER": "nova-compute",
+                      "PRIORITY": 6, "SYSLOG_FACILITY": 3, "_STREAM_ID": BOOT_ID, "MESSAGE": line}
+            self.entries.append(b"".join(export_field(k, v) for k, v in fields.items()) + b"\n")
+
+
+def test_journald_devstack_stdout_lines_join_into_records(stack, topics, tmp_path):
+    """DevStack's default (`USE_JOURNAL=False`): one journal entry per line, colour codes, the
+    time only in the entry; journalctl prints such a MESSAGE as an array of bytes. Each record
+    is one event again, its traceback's lines joined."""
+    conf = shippers.oslo_conf()
+    for name, value in DEVSTACK_FORMATS.items():
+        conf.set_override(name, value)
+    stdout = DevStackStdout()
+    stdout.setFormatter(shippers.text_formatter(conf))
+    records = shippers.log_scenario(tmp_path, [stdout])
+    printed = journal_json(stdout.entries, tmp_path)
+    assert len(printed) > len(records) and any(b'"MESSAGE":[' in line for line in printed)
+    bootstrap = stack["RCA_KAFKA_BOOTSTRAP_SERVERS"]
+    # keyed by the stream (host and unit), so a record's lines stay in order in one partition;
+    # without a key they were spread over partitions and a traceback line joined another record
+    keyed = []
+    for line in printed:
+        entry = json.loads(line)
+        keyed.append((f"{entry['_HOSTNAME']}:{entry['_SYSTEMD_UNIT']}".encode(), line))
+    shippers.produce(bootstrap, topics.logs, keyed)
+    shippers.check_events(shippers.read_all(bootstrap, topics.logs), records, host=shippers.HOST, joined=True)
