@@ -47,16 +47,14 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   exit 0
 fi
 
+# refuse every service start while apt runs; put back whatever policy was there before
 policy=/usr/sbin/policy-rc.d
-own_policy=0
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\n# install-test-shippers.sh: no service starts during the install\nexit 101\n' >"$policy"
-  chmod 755 "$policy"
-  own_policy=1
-fi
 workdir="$(mktemp -d)"
+if [ -e "$policy" ]; then cp -p "$policy" "$workdir/policy-rc.d.before"; fi
+printf '#!/bin/sh\n# install-test-shippers.sh: no service starts during the install\nexit 101\n' >"$policy"
+chmod 755 "$policy"
 cleanup() {
-  if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi
+  if [ -e "$workdir/policy-rc.d.before" ]; then cp -p "$workdir/policy-rc.d.before" "$policy"; else rm -f "$policy"; fi
   rm -rf "$workdir"
 }
 trap cleanup EXIT

@@ -35,7 +35,6 @@ oslo_log = pytest.importorskip("oslo_log.log", reason="oslo.log is a test extra:
 formatters = pytest.importorskip("oslo_log.formatters", reason="oslo.log is a test extra: pip install -e .[test]")
 context = pytest.importorskip("oslo_context.context", reason="oslo.context is a test extra: pip install -e .[test]")
 cfg = pytest.importorskip("oslo_config.cfg", reason="oslo.config comes with oslo.log (test extra)")
-pytest.importorskip("engine.shapes", reason="the shape decoder (engine/shapes, issue 26 item 1) is not in this tree yet")
 
 HOST = "compute-1"             # the host the shippers are told they run on
 SERVICE = "nova-compute"

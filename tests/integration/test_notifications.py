@@ -76,7 +76,8 @@ def test_error_notification_through_oslo_messaging_kafka_driver(stack, topics, s
     for fut in admin.create_topics([NewTopic(error_topic, 1, 1)]).values():
         fut.result(30)
 
-    ctx = context.RequestContext(user_id="6f8d0c", project_id="a1b2c3", global_request_id=f"req-{uuid.uuid4()}")
+    ctx = context.RequestContext(user_id="6f8d0c", project_id="a1b2c3", global_request_id=f"req-{uuid.uuid4()}",
+                                 overwrite=False)   # not this process's current context (other tests log)
     instance = str(uuid.uuid4())
     fault, driver_path = nova_fault(tmp_path)
     payload = {"nova_object.name": "InstanceCreatePayload", "nova_object.namespace": "nova",
