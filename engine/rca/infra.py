@@ -7,7 +7,8 @@ Python modules names a symptom. Once the daemons' lines are events with a time a
 (``engine.grammars``: ``service`` is the daemon, ``logger`` its component, plus ``host``,
 ``peer``, ``instance_id``/``instance_name``/``port_id``), this module:
 
-1. groups the problem events (WARNING and above) of the infrastructure by *component* and host:
+1. groups the problem events (WARNING and above; not access log lines, whose 5xx is a backend's
+   answer) of the infrastructure by *component* and host:
    ``rabbitmq``, ``mariadb/galera`` (a WSREP line) or ``mariadb``, ``ovs-vswitchd``, ``libvirtd``
    (also systemd's lines about ``libvirtd.service``), ``qemu``, ``kernel/oom`` (the OOM killer),
    ``haproxy:<backend>``, ``keepalived``...;
@@ -67,6 +68,8 @@ _PORT_DEV = re.compile(r"\b(?:tap|qvo|qvb|qbr)([0-9a-f]{8}-[0-9a-f]{2})")
 _HOSTPORT = re.compile(r"(?<![\w.:/-])((?:\d{1,3}\.){3}\d{1,3}|[A-Za-z][\w-]*(?:\.[\w-]+)*):(\d{2,5})\b")
 _SERVER_ON = re.compile(r"server on '?([\w.-]+)'?")
 _SERVED = re.compile(r"->\s*((?:\d{1,3}\.){3}\d{1,3}|[\w.-]+):(\d{2,5})")   # the server side of "a -> b"
+# an access log line (HAProxy, Apache, nginx): one request's outcome, which the backend decided
+_REQUEST_LINE = re.compile(r'"(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) \S+ HTTP/\d')
 
 
 def is_infrastructure(event: LogEvent) -> bool:
@@ -148,6 +151,8 @@ def infrastructure_groups(events: Sequence[LogEvent]) -> list[Group]:
     groups: dict[tuple[str, str | None], Group] = {}
     for e in events:
         if e.timestamp is None or e.level not in PROBLEM_LEVELS or not is_infrastructure(e):
+            continue
+        if _REQUEST_LINE.search(e.message):   # a 5xx in an access log is the backend's symptom, not the proxy's fault
             continue
         comp = component_of(e)
         if comp is None:

@@ -74,6 +74,18 @@ def test_a_daemon_whose_trouble_comes_after_the_service_errors_is_not_first():
     assert "haproxy:nova_api" in [c.module for c in out]
 
 
+def test_a_proxys_access_lines_are_the_backends_symptoms_not_a_cause():
+    """nova-api fails a request with a 500; HAProxy logs that answer a moment later: no candidate."""
+    causes = _module_causes()
+    events = [
+        _ev(100.0, "nova-api", "ERROR", "Unexpected exception in API method"),
+        _ev(100.2, "haproxy", "ERROR", '10.0.0.5:41234 [05/Dec/2026:02:11:12.359] nova_api nova_api/ctl1 '
+            '0/0/0/180/180 500 217 - - ---- 1/1/0/0/0 0/0 "POST /v2.1/servers HTTP/1.1"', logger="nova_api",
+            host="controller"),
+    ]
+    assert infra.rank_with_infrastructure(events, causes, 5) is causes
+
+
 def test_the_first_infrastructure_failure_of_the_story_wins():
     events = [
         _ev(50.000, "kernel", "ERROR", "Out of memory: Killed process 4321 (qemu-system-x86)", logger="kernel",
