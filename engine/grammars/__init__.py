@@ -18,8 +18,8 @@ stamp, whose shape tells the families apart with a few character tests before an
 the file path (``/var/log/libvirt/qemu/instance-0000001a.log``, ``/var/log/openvswitch/
 ovsdb-server.log``...) names the daemon and the domain. A syslog line (RFC 3164/5424 or
 ISO-prefixed) is split by ``engine.shapes.syslog.split_syslog`` where that exists, and its body
-parsed by program. Bodies that carry no level (kernel, systemd, keepalived, HAProxy's server
-events) get one from what they say, or from the syslog priority where there is one.
+parsed by program. Bodies that carry no level (kernel, systemd, keepalived, HAProxy) get one
+from what they say, or the syslog priority where that is more severe.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from engine.grammars._common import MONTHS, add_ids, event, level_by_content
 
 __all__ = ["parse_infra", "service_of_program"]
 
+_SEVERITY = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "AUDIT": 2, "WARNING": 3, "ERROR": 4, "CRITICAL": 5}
 _CONTENT_LEVELS = frozenset(("kernel", "systemd", "keepalived", "haproxy", "uwsgi", "generic"))
 
 
@@ -162,6 +163,8 @@ def _self_describing(text: str, family, service, domain, source) -> LogEvent | N
         return rabbitmq.parse(text, service, source)
     if c == "o" and text[:4] == "ovs|":
         return ovs.parse(text, service, source)
+    if family == "keepalived" and text[:3] in _DAYS:   # keepalived -l / --log-file stamps lines itself
+        return keepalived.parse_stamped(text, service, source)
     if '] "' in text and c not in " \t":
         return apache.parse_access_log(text, _web_service(family, service), source)
     return None
@@ -184,7 +187,7 @@ def _by_program(text: str, family: str, service: str, domain, source) -> LogEven
     if family == "haproxy":
         return haproxy.parse(text, service, source)
     if family == "keepalived":
-        return keepalived.parse(text, service, source)
+        return keepalived.parse_stamped(text, service, source) or keepalived.parse(text, service, source)
     if family == "uwsgi":
         return uwsgi.parse(text, service, source, named=True)
     if family == "libvirtd":
@@ -227,6 +230,6 @@ def _syslog(text: str, path: str | None, arrival: float | None) -> LogEvent | No
         ev.host = host
     if ev.pid is None and pid is not None:
         ev.pid = int(pid)
-    if priority_level and family in _CONTENT_LEVELS:
-        ev.level = priority_level
+    if priority_level and family in _CONTENT_LEVELS and _SEVERITY.get(priority_level, 0) > _SEVERITY.get(ev.level, 0):
+        ev.level = priority_level   # the more severe of the priority and what the body says (a 503 at info)
     return ev

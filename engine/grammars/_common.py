@@ -43,9 +43,9 @@ def level_of(word: str) -> str | None:
 _ERROR_WORDS = frozenset((
     "error", "errors", "fail", "failed", "failing", "failure", "fatal", "panic", "segfault", "crash",
     "crashed", "refused", "denied", "abort", "aborted", "aborting", "killed", "unreachable", "timeout",
-    "corrupt", "corrupted", "corruption", "oops", "bug", "lost", "emergency"))
+    "corrupt", "corrupted", "corruption", "oops", "bug", "lost", "emergency", "cannot", "unable"))
 _ERROR_PHRASES = ("out of memory", "timed out", "is down", "no server available", "call trace", "oom-kill",
-                  "blocked for more than", "fault state", "dumped core", "kill process")
+                  "blocked for more than", "fault state", "dumped core", "kill process", "can't")
 _WARNING_WORDS = frozenset(("warn", "warning", "degraded", "retry", "retrying", "deprecated", "restarting",
                             "unexpected", "unexpectedly"))
 _WARNING_PHRASES = ("backup state", "disabled state", "not ready", "terminating on signal")

@@ -238,3 +238,12 @@ def test_malformed_stamps_are_not_guessed():
                  "[Sat Foo 05 02:11:12.359123 2026] [core:error] [pid 1] x",     # no such month
                  "2026-12-05 02:11:12.359 [shouting] <0.1.0> x"):
         assert parse_infra(line) is None, line
+
+
+def test_keepalived_stamping_its_own_lines():
+    path = "/var/log/keepalived.log"
+    ev = one("Sat Dec  5 02:11:12 2026: pid 32308 exited with permanent error CONFIG. Terminating", path=path)
+    assert (ev.timestamp, ev.service, ev.level) == (T, "keepalived", "ERROR")
+    cant = one("Sat Dec  5 02:11:12 2026: (VI_1) cannot use a loopback interface (lo) for vrrp - ignoring", path=path)
+    assert (cant.level, cant.logger) == ("ERROR", "VI_1")
+    assert parse_infra("Sat Dec  5 02:11:12 2026: x") is None   # no path naming the daemon: not guessed
