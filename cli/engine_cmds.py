@@ -194,6 +194,11 @@ def add_eval(sub) -> None:
     p.add_argument("--stream", action="store_true",
                    help="also replay every run through the worker's pipeline and incident correlator "
                         "(cross-validated on the same folds, or with --model) and print both side by side")
+    p.add_argument("--shape", default=None, metavar="NAME",
+                   help="with --stream: re-encode every run as this pipeline ships it before the replay "
+                        "(engine/shapes: oslo_json, journald, journald_stdout, kolla_fluentd, fluentbit_docker, "
+                        "cri, vector, filebeat, tripleo_rsyslog, rsyslog, syslog_ng, rfc3164, rfc5424, ...); "
+                        "'all': every shape, one table (the folds' models are trained once)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -224,14 +229,21 @@ def cmd_eval(args) -> int:
         model = loaded.bundle.rca_model
     if args.stream and not args.model and not args.folds:
         raise ValueError("--stream needs --model or cross-validation folds (--folds > 0)")
+    shapes = _shapes_for(args.shape, args.stream)
     started = time.monotonic()
     events: dict = {}
     out = evaluate(dataset, labels, model=model, cv_folds=args.folds or 0, events=events)
     if args.stream:
-        from consumers.stream_eval import evaluate_stream
+        from consumers.stream_eval import evaluate_stream_shapes
 
-        out.update(evaluate_stream(dataset, labels, bundle=loaded.bundle if loaded else None,
-                                   version=loaded.label if loaded else None, folds=args.folds, events=events))
+        by_shape = evaluate_stream_shapes(dataset, labels, shapes, bundle=loaded.bundle if loaded else None,
+                                          version=loaded.label if loaded else None, folds=args.folds, events=events)
+        if len(shapes) > 1:
+            out["stream_by_shape"] = by_shape
+        else:
+            out.update(by_shape[shapes[0]])
+            if args.shape:
+                out["stream_shape"] = shapes[0]
     out["seconds"] = round(time.monotonic() - started, 1)
     if args.json:
         _out(json.dumps(out, default=str))
@@ -242,7 +254,14 @@ def cmd_eval(args) -> int:
                        ("cross_validated", f"cross-validated ({args.folds} folds by test)")):
         if key in out:
             _out(format_metrics(out[key], title=f"-- {title}"))
-    if args.stream:
+    if args.stream and len(shapes) > 1:
+        from consumers.stream_eval import format_shapes
+
+        how = f"model {loaded.label}" if loaded else f"cross-validated, the same {args.folds} folds by test"
+        _out(f"-- stream per shape ({how}; every run re-encoded as each pipeline ships it; max|d|: the largest "
+             f"difference from the raw lines' row)")
+        _out(format_shapes(out["stream_by_shape"]))
+    elif args.stream:
         from consumers.stream_eval import format_side_by_side
 
         batch_key, stream_key, how = (("model", "stream", f"model {loaded.label}") if loaded else
@@ -250,8 +269,24 @@ def cmd_eval(args) -> int:
                                        f"cross-validated, the same {args.folds} folds by test"))
         _out(format_side_by_side(out[batch_key], out[stream_key],
                                  title=f"-- batch vs stream ({how}; stream: the worker's pipeline and "
-                                       f"incident correlator, one incident = one flagged run)"))
+                                       f"incident correlator, one incident = one flagged run"
+                                       f"{'; records shipped as ' + shapes[0] if args.shape else ''})"))
     return 0
+
+
+def _shapes_for(shape: str | None, stream: bool) -> list[str]:
+    """The shapes `rca eval --stream` replays: raw lines, one named shape, or every shape (raw first)."""
+    from engine.shapes.encode import ENCODED_SHAPES
+
+    if shape is None:
+        return ["raw"]
+    if not stream:
+        raise ValueError("--shape needs --stream")
+    if shape == "all":
+        return list(ENCODED_SHAPES)
+    if shape not in ENCODED_SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; known: {', '.join(ENCODED_SHAPES)}, all")
+    return [shape]
 
 
 REGISTRY = [add_train, add_analyze, add_eval]

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 PARTITIONS = 6          # as openstack.logs (config.settings.TopicSettings)
 REPLAY_HOST = "devstack"  # the data set names no host: every file is keyed "<this>:<path>"
 
-Message = tuple[bytes, bytes, int]   # (key, value, partition)
+Message = tuple   # (key, value, partition) or (key, value, partition, broker time in ms)
 
 
 # -- messages of a run ------------------------------------------------------
@@ -70,24 +70,42 @@ def _file_records(path: Path, index: int, grouped: bool = True) -> Iterator[tupl
                 yield last, index, n, event.raw
 
 
-def run_messages(run_dir: str | Path, host: str = REPLAY_HOST, grouped: bool = True) -> list[Message]:
+def run_messages(run_dir: str | Path, host: str = REPLAY_HOST, grouped: bool = True,
+                 shape: str | None = None) -> list[Message]:
     """The openstack.logs messages of one run (one raw record each, keyed ``host:path``),
-    merged over its files in event-time order (``grouped``: see ``_file_records``)."""
+    merged over its files in event-time order (``grouped``: see ``_file_records``).
+
+    ``shape``: every record re-encoded as that pipeline ships it (engine/shapes/encode.py; its
+    key, possibly none, and the time it reaches the broker), in the partition its raw lines
+    would take (a shipper keyed by its stream)."""
     run_dir = Path(run_dir)
     files = service_log_files(run_dir)
-    keys = [f"{host}:{'/'.join(p.relative_to(run_dir).parts)}".encode() for p in files]
+    rel = ["/".join(p.relative_to(run_dir).parts) for p in files]
+    keys = [f"{host}:{r}".encode() for r in rel]
     parts = [zlib.crc32(k) % PARTITIONS for k in keys]
     merged = heapq.merge(*(_file_records(p, i, grouped) for i, p in enumerate(files)))
-    return [(keys[i], text.encode("utf-8"), parts[i]) for _, i, _, text in merged]
+    if shape is None or shape == "raw":
+        return [(keys[i], text.encode("utf-8"), parts[i]) for _, i, _, text in merged]
+    from engine.shapes.encode import RawRecord, encode
+
+    records = list(merged)
+    first = next((t for t, _, _, _ in records if t != float("-inf")), 0.0)
+    out: list[Message] = []
+    for t, i, _, text in records:
+        when = t if t != float("-inf") else first   # a headerless record before any time: the run's first
+        for key, value, arrival in encode(shape, RawRecord(text, host, rel[i], when)):
+            out.append((key, value, parts[i], int(arrival * 1000)))
+    return out
 
 
 # -- the worker's code ------------------------------------------------------
-def feed(pipeline: Pipeline, key: bytes, value: bytes, partition: int, offset: int, now: float) -> list:
+def feed(pipeline: Pipeline, key: bytes, value: bytes, partition: int, offset: int, now: float,
+         timestamp_ms: int | None = None) -> list:
     """One message through ``Pipeline.handle``; the windows it closed.
 
     The one place that knows handle's signature (it is the worker's, and it changes with it).
     """
-    return pipeline.handle(value, key, partition, offset, None, None, now=now).closed
+    return pipeline.handle(value, key, partition, offset, timestamp_ms, None, now=now).closed
 
 
 def replay(messages: Sequence[Message], pipeline: Pipeline) -> list[dict]:
@@ -95,8 +113,8 @@ def replay(messages: Sequence[Message], pipeline: Pipeline) -> list[dict]:
     results: list[dict] = []
     offsets = [0] * PARTITIONS
     now = time.monotonic()
-    for key, value, partition in messages:
-        closed = feed(pipeline, key, value, partition, offsets[partition], now)
+    for key, value, partition, *broker_ms in messages:
+        closed = feed(pipeline, key, value, partition, offsets[partition], now, broker_ms[0] if broker_ms else None)
         offsets[partition] += 1
         results.extend(pipeline.results(closed))   # windows that close together are scored together
     results.extend(pipeline.results(pipeline.windows.close_all("shutdown")))
@@ -184,7 +202,8 @@ def fold_bundle(train: Sequence[RunRef], events: dict) -> ModelBundle:
 def evaluate_stream(dataset_dir: str | Path, labels_tsv: str | Path, bundle: ModelBundle | None = None,
                     version: str | None = None, folds: int | None = 5, seed: int = 0,
                     events: dict | None = None, config: CorrelatorConfig | None = None,
-                    refs: Sequence[RunRef] | None = None, grouped: bool = True) -> dict:
+                    refs: Sequence[RunRef] | None = None, grouped: bool = True,
+                    shape: str | None = None) -> dict:
     """Stream figures of a labelled data set.
 
     With ``bundle``: that bundle serves every run (``{"stream": ...}``, held-out use).
@@ -192,37 +211,73 @@ def evaluate_stream(dataset_dir: str | Path, labels_tsv: str | Path, bundle: Mod
     same folds), each fold's bundle trained on the other tests
     (``{"stream_cross_validated": ...}``). ``events``: run_id -> parsed events (to fit
     the folds' models; loaded when not given). ``refs``: a subset of the runs. ``grouped``:
-    multi-line records in one message (False: one message per line).
+    multi-line records in one message (False: one message per line). ``shape``: every run
+    re-encoded in that pipeline's shape first (engine/shapes/encode.py).
     """
+    return evaluate_stream_shapes(dataset_dir, labels_tsv, [shape or "raw"], bundle, version, folds, seed, events,
+                                  config, refs, grouped)[shape or "raw"]
+
+
+def evaluate_stream_shapes(dataset_dir: str | Path, labels_tsv: str | Path, shapes: Sequence[str],
+                           bundle: ModelBundle | None = None, version: str | None = None, folds: int | None = 5,
+                           seed: int = 0, events: dict | None = None, config: CorrelatorConfig | None = None,
+                           refs: Sequence[RunRef] | None = None, grouped: bool = True) -> dict[str, dict]:
+    """`evaluate_stream` for each of ``shapes`` (shape -> its figures), each fold's bundle
+    trained once and serving every shape: only the messages differ between shapes."""
     from engine.scoring import BundleScorer
 
     refs = list(refs) if refs is not None else list_runs(dataset_dir, labels_tsv)
-    items: list[tuple[RunRef, list[dict]]] = []
+    items: dict[str, list[tuple[RunRef, list[dict]]]] = {s: [] for s in shapes}
+    spent = {s: 0.0 for s in shapes}
     started = time.monotonic()
+
+    def stream(ref: RunRef, scorer) -> None:
+        for s in shapes:
+            t0 = time.monotonic()
+            items[s].append((ref, stream_run(run_messages(ref.path, grouped=grouped, shape=s), scorer, config)[1]))
+            spent[s] += time.monotonic() - t0
+
     if bundle is not None:
         scorer = BundleScorer(bundle, version)
         for ref in refs:
             if is_evaluated(ref):
-                items.append((ref, stream_run(run_messages(ref.path, grouped=grouped), scorer, config)[1]))
-        out = score_stream(items)
-        out["stall_gates"] = [stall_gate(bundle)]
-        out["seconds"] = round(time.monotonic() - started, 1)
-        return {"stream": out}
-    if events is None:
-        events = {r.run_id: load_run(r.path) for r in refs}
-    gates = []
-    for k, (train, test) in enumerate(folds_by_test(refs, folds, seed)):
-        fold = fold_bundle(train, events)
-        gates.append(stall_gate(fold))
-        scorer = BundleScorer(fold, f"cv-fold-{k + 1}")
-        for ref in test:
-            if is_evaluated(ref):
-                items.append((ref, stream_run(run_messages(ref.path, grouped=grouped), scorer, config)[1]))
-        log.info("stream fold %d done (%d test runs)", k + 1, len(test))
-    out = score_stream(items)
-    out["stall_gates"] = gates
-    out["seconds"] = round(time.monotonic() - started, 1)
-    return {"stream_cross_validated": out}
+                stream(ref, scorer)
+        gates, name = [stall_gate(bundle)], "stream"
+    else:
+        if events is None:
+            events = {r.run_id: load_run(r.path) for r in refs}
+        gates, name = [], "stream_cross_validated"
+        for k, (train, test) in enumerate(folds_by_test(refs, folds, seed)):
+            fold = fold_bundle(train, events)
+            gates.append(stall_gate(fold))
+            scorer = BundleScorer(fold, f"cv-fold-{k + 1}")
+            for ref in test:
+                if is_evaluated(ref):
+                    stream(ref, scorer)
+            log.info("stream fold %d done (%d test runs)", k + 1, len(test))
+    out = {}
+    for s in shapes:
+        figures = score_stream(items[s])
+        figures["stall_gates"] = gates
+        figures["seconds"] = round(spent[s] if len(shapes) > 1 else time.monotonic() - started, 1)
+        out[s] = {name: figures}
+    return out
+
+
+def format_shapes(by_shape: dict[str, dict]) -> str:
+    """One row per shape: detection and every top-k, beside the raw lines' row when present."""
+    cols = [("F1", "detection", "f1")] + [(f"{lvl[:3]}@{k}", "rca", f"{lvl}_top{k}")
+                                          for lvl in ("subsystem", "package", "module") for k in (1, 3)]
+    head = f"{'shape':18s}" + "".join(f"{c:>8s}" for c, _, _ in cols) + f"{'inc/run':>9s}{'max|d|':>8s}{'s':>7s}"
+    lines = [head]
+    ref = next(iter(by_shape.get("raw", {}).values()), None)
+    for shape, result in by_shape.items():
+        fig = next(iter(result.values()))
+        vals = [fig[g][k] for _, g, k in cols]
+        diff = max(abs(v - ref[g][k]) for v, (_, g, k) in zip(vals, cols)) if ref is not None else float("nan")
+        lines.append(f"{shape:18s}" + "".join(f"{v:8.3f}" for v in vals)
+                     + f"{fig['incidents_per_failed_run']:9.2f}{diff:8.3f}{fig['seconds']:7.0f}")
+    return "\n".join(lines)
 
 
 def stall_gate(bundle: ModelBundle) -> float | None:

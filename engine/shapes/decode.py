@@ -439,11 +439,23 @@ class ShapeReader:
         return None
 
 
+_scripts: dict[str, str | None] = {}
+
+
 def _script(cmdline) -> str | None:
     """The service's script in a command line: '/usr/bin/python3 /usr/local/bin/nova-compute
-    --config-file ...' -> 'nova-compute'."""
+    --config-file ...' -> 'nova-compute' (cached: a process writes one command line)."""
     if not isinstance(cmdline, str):
         return None
+    got = _scripts.get(cmdline, False)
+    if got is False:
+        if len(_scripts) >= 4096:
+            _scripts.clear()
+        got = _scripts[cmdline] = _script_of(cmdline)
+    return got
+
+
+def _script_of(cmdline: str) -> str | None:
     for token in cmdline.split():
         if token.startswith("-"):
             break
@@ -476,10 +488,12 @@ def unescape_newlines(body: str) -> str:
     start = 0
     quote = None
     i, n = 0, len(body)
+    # an oslo.log record's own next line (a traceback's) starts with its date: always a line break
+    date = body[:11] if len(body) > 11 and body[4] == "-" and body[10] == " " else None
     while i < n:
         ch = body[i]
         if ch == "\\" and i + 1 < n:
-            if body[i + 1] == "n" and quote is None:
+            if body[i + 1] == "n" and (quote is None or (date is not None and body.startswith(date, i + 2))):
                 out.append(body[start:i])
                 out.append("\n")
                 i += 2

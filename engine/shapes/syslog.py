@@ -41,21 +41,35 @@ _TAG = re.compile(r"([^\s\[\]:]{1,128})(?:\[(\d{1,10})\])?:\Z")
 Split = tuple[float | None, str | None, str | None, int | None, str | None, str]
 
 
+_minutes: dict[str, float | None] = {}
+_years: dict[tuple, int] = {}
+
+
+def _minute(text: str) -> float | None:
+    """Epoch of 'YYYY-MM-DDTHH:MM' (cached: a stream's records share few minutes), None if invalid."""
+    base = _minutes.get(text, False)
+    if base is False:
+        y, mo, d, h, mi = int(text[:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16])
+        base = None
+        if 1 <= y and 1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1] and h < 24 and mi < 60:
+            base = float(calendar.timegm((y, mo, d, h, mi, 0)))
+        if len(_minutes) >= 65536:
+            _minutes.clear()
+        _minutes[text] = base
+    return base
+
+
 def iso_time(text: str) -> float | None:
     """RFC 3339 / ISO 8601 date-time (``T`` separator; zone optional, UTC assumed) -> epoch
     seconds, or None. Fractions of any length are kept (RFC3339Nano's nine digits too)."""
     m = _ISO.match(text)
     if m is None:
         return None
-    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
-    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 61):
+    base = _minute(text[:16])
+    s = int(m.group(6))
+    if base is None or s >= 61:
         return None
-    try:
-        if d > calendar.monthrange(y, mo)[1]:
-            return None
-    except ValueError:
-        return None
-    ts = float(calendar.timegm((y, mo, d, h, mi, s)))
+    ts = base + s
     if m.group(7):
         ts += float(m.group(7))
     zone = m.group(8)
@@ -78,15 +92,24 @@ def _rfc3164_time(month: str, day: str, clock: str, arrival: float | None) -> fl
     frac = float(m.group(4)) if m.group(4) else 0.0
     if arrival is None:
         arrival = datetime.now(timezone.utc).timestamp()
-    year = datetime.fromtimestamp(arrival, timezone.utc).year
-    best = None
-    for y in (year - 1, year, year + 1):
-        if d > calendar.monthrange(y, mo)[1]:
-            continue   # Feb 29 of a year without one
-        ts = calendar.timegm((y, mo, d, h, mi, s)) + frac
-        if best is None or abs(ts - arrival) < abs(best - arrival):
-            best = ts
-    return best
+    key = (mo, d, h, int(arrival // 3600))   # the year nearest the arrival, per hour of arrival
+    year = _years.get(key)
+    if year is None:
+        now = datetime.fromtimestamp(arrival, timezone.utc).year
+        best = None
+        for y in (now - 1, now, now + 1):
+            if d > calendar.monthrange(y, mo)[1]:
+                continue   # Feb 29 of a year without one
+            ts = calendar.timegm((y, mo, d, h, 30, 0))
+            if best is None or abs(ts - arrival) < abs(best[1] - arrival):
+                best = (y, ts)
+        if best is None:
+            return None
+        if len(_years) >= 65536:
+            _years.clear()
+        year = _years[key] = best[0]
+    base = _minute(f"{year:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}")
+    return None if base is None else base + s + frac
 
 
 def _tag(rest: str) -> tuple[str | None, int | None, str]:
