@@ -37,7 +37,7 @@ from engine.rca.features import RUN_FEATURES, run_features, signature
 from engine.rca.followups import Activity
 from engine.rca.model import (RESCUE_BOUNDS, STALL_GATE_BOUNDS, STALL_GATE_POSITION, RCAModel,
                               _occurrences, _steps, first_problem_time, stream_windows)
-from engine.rca.ranker import NOVEL_SHARE, Ranker, find_anomalies
+from engine.rca.ranker import NOVEL_SHARE, Ranker, build_candidates, find_anomalies
 from schemas.log_event import LogEvent
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,9 @@ class Lesson:
     windows: list[Window] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)   # packed error/warning records (failed runs, verdicts)
     stall: float | None = None      # a verdict: the worker's highest stall over its windows (None: unknown)
+    # a failed run whose errors an operator has since called a false alarm (the verdict's name): it
+    # counts as fault-free from then on (the verdict is newer than the label)
+    overridden_by: str | None = None
 
 
 @dataclass
@@ -76,7 +79,8 @@ class Experience:
         for le in self.lessons:
             by[le.origin] = by.get(le.origin, 0) + 1
         return {"lessons": len(self.lessons), "failed": sum(1 for le in self.lessons if le.failed),
-                "with_cause": sum(1 for le in self.lessons if le.failed and le.cause), "by_origin": by}
+                "with_cause": sum(1 for le in self.lessons if le.failed and le.cause), "by_origin": by,
+                "overridden": sum(1 for le in self.lessons if getattr(le, "overridden_by", None))}
 
     def bounded(self) -> "Experience":
         """At most MAX_LESSONS: fault-free training lessons leave first, oldest first."""
@@ -232,11 +236,14 @@ def refit(base: RCAModel, experience: Experience, verdicts: Sequence[Lesson] = (
     model = copy.deepcopy(base)
     refresh_profile(model, new_events)
     known_normal(model, rejected_events)
-    known_normal(model, (unpack(d) for le in verdicts if le.origin == "rejected" for d in le.events))
+    rejected = [le for le in verdicts if le.origin == "rejected"]
+    known_normal(model, (unpack(d) for le in rejected for d in le.events))
+    if rejected:
+        experience = Experience([_overridden(le, base, model, rejected) for le in experience.lessons])
     verdicts = [copy.copy(le) for le in verdicts]
-    for le in verdicts:
+    for le in verdicts + [le for le in experience.lessons if getattr(le, "overridden_by", None) and not le.windows]:
         events = [unpack(d) for d in le.events]
-        le.windows = window_rows(model, events, measured=False, stall=le.stall)
+        le.windows = window_rows(model, events, measured=False, stall=getattr(le, "stall", None))
     lessons = list(experience.lessons) + verdicts
     rows = [le.row for le in lessons if le.row is not None]
     fill = float(np.median([r[MISSING] for r in rows])) if rows else 0.0
@@ -257,6 +264,7 @@ def refit(base: RCAModel, experience: Experience, verdicts: Sequence[Lesson] = (
             incidents.append((find_anomalies(events, model.profile), le.cause))
     if incidents:
         model.ranker = Ranker().fit(incidents)
+        _weigh_verdicts(model, lessons)
     model.metadata = {**base.metadata, "refit_lessons": len(lessons), "refit_incidents": len(incidents),
                       "verdicts": len(verdicts), "ranker_learned": model.ranker.learned,
                       "window_threshold": round(model.detector.scorers["window"].threshold, 4)
@@ -264,6 +272,53 @@ def refit(base: RCAModel, experience: Experience, verdicts: Sequence[Lesson] = (
     log.info("RCA model refitted on %d lessons (%d verdicts, %d incidents with a cause)",
              len(lessons), len(verdicts), len(incidents))
     return model, Experience(lessons).bounded()
+
+
+VERDICT_MEMORY_WEIGHT = 3   # an operator's confirmed incident counts as this many in the memory of past incidents
+
+
+def _weigh_verdicts(model: RCAModel, lessons: Sequence[Lesson]) -> None:
+    """Confirmed and missed faults with a cause join the memory of past incidents VERDICT_MEMORY_WEIGHT
+    times in all (the fit added each once): an operator's verdict on this very cloud says more about
+    what its symptoms mean than one lab run does, and the memory is what points from a symptom in one
+    service to a cause in another. Added after the fit, so the ranker's weights were still learned
+    with each incident left out of its own features once."""
+    memory = getattr(model.ranker, "memory", None)
+    if memory is None or not hasattr(memory, "add"):
+        return
+    for le in lessons:
+        if le.failed and le.cause and le.events and le.origin in ("confirmed", "missed"):
+            anomalies = find_anomalies([unpack(d) for d in le.events], model.profile)
+            cands = {c.module for c in build_candidates(anomalies, None)}
+            for _ in range(VERDICT_MEMORY_WEIGHT - 1):
+                memory.add({a.sig for a in anomalies}, cands, le.cause)
+
+
+OVERRIDE_SHARE = 0.5   # a kept failed run is overridden when more than this share of its novel signatures was rejected
+
+
+def _overridden(le: Lesson, base: RCAModel, model: RCAModel, rejected: Sequence[Lesson]) -> Lesson:
+    """``le``, relabelled fault-free when most of the records that made it look novel (its error and
+    warning signatures the production profile did not know; more than OVERRIDE_SHARE of them) are
+    familiar now because an operator rejected an incident showing them (an incident's records are
+    those of its flagged windows: measured, 5 of a run's 7 novel signatures): the operator said that pattern is
+    no fault, and the verdict is newer than the label. Errors that were familiar already (a healthy
+    cloud's usual ones) do not count, so rejecting one story does not relabel every run sharing a
+    common error line."""
+    if not le.failed or getattr(le, "overridden_by", None):
+        return le
+    novel = {signature(e) for e in (unpack(d) for d in le.events)}
+    novel = {s for s in novel if base.profile.share(s) <= NOVEL_SHARE}
+    if not novel:
+        return le
+    familiar = {s for s in novel if model.profile.share(s) > NOVEL_SHARE}
+    if len(familiar) <= OVERRIDE_SHARE * len(novel):
+        return le
+    by = next((r.name for r in rejected if familiar & {signature(unpack(d)) for d in r.events}), rejected[0].name)
+    out = copy.copy(le)
+    out.failed, out.overridden_by, out.row, out.stall = False, by, None, None
+    out.windows = []          # measured again by refit, against the profile the verdict left
+    return out
 
 
 def _verdict_row(le: Lesson, fill: float) -> list[float] | None:
