@@ -347,6 +347,10 @@ def add_bench(sub) -> None:
     parse.add_argument("--infra", action="store_true",
                        help="benchmark a generated corpus of infrastructure lines (libvirt, OVS, RabbitMQ, "
                             "MariaDB, Apache, nginx, uWSGI) instead of FILEs")
+    parse.add_argument("--shapes", nargs="?", const="all", default=None, metavar="A,B",
+                       help="instead: what a record of FILEs costs the worker's decoder (+ mining) raw and in "
+                            "each pipeline shape (engine/shapes; comma-separated, default all), per record and "
+                            "as x raw (bench/shapes.py)")
     parse.set_defaults(func=cmd_bench_parse)
     infer = bsub.add_parser("infer", help="model inference: LSTM windows/s batched, single-window p99, "
                                           "whole-window analysis latency")
@@ -455,6 +459,17 @@ def cmd_bench_parse(args) -> int:
     from bench.parse import LOGHUB_SAMPLE, bench_memory, bench_parse, grouping_accuracy
     from engine.readers import InputError
 
+    if getattr(args, "shapes", None) is not None:
+        from bench.shapes import bench_shapes, main_files, split_shapes
+
+        files = main_files(args.files or [str(LOGHUB_SAMPLE)])
+        for f in files:
+            if not Path(f).is_file():
+                raise InputError(f"{f}: no such file")
+        shapes = None if args.shapes == "all" else [s.strip() for s in args.shapes.split(",") if s.strip()]
+        _out(json.dumps({"shapes": bench_shapes(files, shapes, repeat=min(args.repeat, 5)),
+                         "split": split_shapes(files, shapes, repeat=min(args.repeat, 3))}, indent=2))
+        return 0
     if getattr(args, "infra", False):
         import tempfile
 
