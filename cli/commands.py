@@ -501,6 +501,9 @@ def add_retrain(sub) -> None:
     p.add_argument("--until", default=None, help="end of a topic range (default: now)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--auto-promote", action="store_true", help="promote even if not better than production")
+    p.add_argument("--fresh", action="store_true",
+                   help="train from the source alone, not from what production learned (its labelled runs and "
+                        "verdicts); the gate still compares it with production")
     p.add_argument("--wait", action="store_true", help="follow the command's events until it finishes")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait with --wait")
     p.set_defaults(func=cmd_retrain)
@@ -524,6 +527,8 @@ def cmd_retrain(args) -> int:
         params["epochs"] = args.epochs
     if args.auto_promote:
         params["auto_promote"] = True
+    if args.fresh:
+        params["fresh"] = True
     settings = get_settings()
     start = events_end(settings) if args.wait else None
     command = send_command(settings, build_command("retrain", params))
