@@ -49,7 +49,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 
-from engine.grammars import parse_infra
+from engine.grammars import continues_record, parse_infra
 from schemas.log_event import Frame, LogEvent
 
 __all__ = [
@@ -471,6 +471,10 @@ class RecordGrouper:
     def _headerless(self, line: str) -> list[LogEvent]:
         infra = parse_infra(line, None, self.source) if line else None
         if infra is not None:   # an infrastructure line starts a record of its own
+            if self._infra is not None and len(self._infra_more) < _MAX_RECORD_LINES \
+                    and continues_record(self._infra, infra):
+                self._infra_more.append(line)   # its header repeated on the next line of a record
+                return []
             out = self.flush()
             self._infra = infra
             return out

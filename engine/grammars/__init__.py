@@ -28,7 +28,7 @@ from schemas.log_event import LogEvent
 from engine.grammars import apache, haproxy, keepalived, kernel, libvirt, mariadb, nginx, ovs, rabbitmq, uwsgi
 from engine.grammars._common import MONTHS, add_ids, event, level_by_content
 
-__all__ = ["parse_infra", "service_of_program"]
+__all__ = ["parse_infra", "service_of_program", "continues_record"]
 
 _SEVERITY = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "AUDIT": 2, "WARNING": 3, "ERROR": 4, "CRITICAL": 5}
 _CONTENT_LEVELS = frozenset(("kernel", "systemd", "keepalived", "haproxy", "uwsgi", "generic"))
@@ -199,6 +199,12 @@ def _by_program(text: str, family: str, service: str, domain, source) -> LogEven
     if ev is None:
         ev = add_ids(event(text, text, None, service, level_by_content(text), service, None, source), text)
     return ev
+
+
+def continues_record(prev: LogEvent, ev: LogEvent) -> bool:
+    """Whether the infrastructure line `ev` continues the record `prev` rather than starting one
+    (a format that repeats its header on each line of a multi-line record: RabbitMQ 3.9+)."""
+    return prev.logger is not None and ev.logger is not None and rabbitmq.continues(prev, ev)
 
 
 def _may_be_syslog(text: str) -> bool:

@@ -2,8 +2,10 @@
 (``2026-12-05 02:11:12.359123+00:00 [error] <0.123.0> msg``) and 3.7's report headers
 (``=ERROR REPORT==== 5-Dec-2026::02:11:12 ===``, message on the following lines).
 
-Crash reports and many errors go on over the next lines, which have no header: the record
-grouper joins them to the open record. The Erlang process is the logger; the client end of an
+Crash reports and many errors go on over the next lines. 3.8 writes them without a header: the
+record grouper joins them to the open record. 3.9+ repeats the header on every line (the same
+time to the microsecond, level and process): ``continues`` tells the grouper such a line
+belongs to the record before it. The Erlang process is the logger; the client end of an
 AMQP connection (``(10.0.0.5:45678 -> 10.0.0.1:5672)``) is the peer.
 """
 from __future__ import annotations
@@ -57,3 +59,9 @@ def _report(text: str, service: str | None, source: str | None):
         return None
     level = _REPORT_LEVELS.get(kind, "INFO")
     return event(message or f"{kind} REPORT", text, ts, service or "rabbitmq", level, "rabbit", None, source)
+
+
+def continues(prev, ev) -> bool:
+    """Whether `ev` is the next line of RabbitMQ 3.9+'s record `prev` (its header repeated)."""
+    return (ev.timestamp == prev.timestamp and ev.logger == prev.logger and ev.level == prev.level
+            and ev.service == prev.service and ev.logger[:1] == "<")

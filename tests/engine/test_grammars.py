@@ -247,3 +247,15 @@ def test_keepalived_stamping_its_own_lines():
     cant = one("Sat Dec  5 02:11:12 2026: (VI_1) cannot use a loopback interface (lo) for vrrp - ignoring", path=path)
     assert (cant.level, cant.logger) == ("ERROR", "VI_1")
     assert parse_infra("Sat Dec  5 02:11:12 2026: x") is None   # no path naming the daemon: not guessed
+
+
+def test_rabbitmq_39_repeats_its_header_on_each_line_of_a_record():
+    head = "2026-12-05 02:11:12.919920+00:00 [error] <0.222.0>"
+    lines = [f"{head} CRASH REPORT Process <0.222.0> with 0 neighbours exited", f"{head}   crasher:",
+             f"{head}     initial call: application_master:init/4",
+             "2026-12-05 02:11:12.929906+00:00 [notice] <0.44.0> Application rabbit exited"]
+    events = list(parse_lines(lines, source="/var/log/rabbitmq/rabbit@ctl.log"))
+    assert [(e.level, e.line_count) for e in events] == [("ERROR", 3), ("INFO", 1)]
+    # lines of other formats sharing a time stay records of their own
+    same = "2026-12-05 02:11:12.359+0000: 1234: info : libvirt version: 9.0.0"
+    assert len(list(parse_lines([same, same.replace("version: 9.0.0", "hostname: vm")]))) == 2

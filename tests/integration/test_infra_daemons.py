@@ -281,21 +281,21 @@ def run_ovs(tmp: Path) -> DaemonLog:
         raise _Absent(f"{schema} missing (openvswitch-switch not installed)")
     env = {**os.environ, "OVS_RUNDIR": str(tmp), "OVS_LOGDIR": str(tmp), "OVS_DBDIR": str(tmp)}
     db, sock = tmp / "conf.db", tmp / "db.sock"
-    subprocess.run(["ovsdb-tool", "create", str(db), str(schema)], check=True, env=env, timeout=30)
+    subprocess.run(["ovsdb-tool", "create", str(db), str(schema)], check=True, env=env, timeout=30, capture_output=True)
     common = ["--detach", "--no-chdir"]
     subprocess.run(["ovsdb-server", str(db), f"--remote=punix:{sock}", f"--pidfile={tmp}/ovsdb-server.pid",
                     f"--log-file={tmp}/ovsdb-server.log", f"--unixctl={tmp}/ovsdb-server.ctl", *common],
-                   check=True, env=env, timeout=30)
+                   check=True, env=env, timeout=30, capture_output=True)
     vswitchd_log = tmp / "ovs-vswitchd.log"
     controller = _free_port()   # nothing listens: the controller refuses
     try:
-        subprocess.run(["ovs-vsctl", f"--db=unix:{sock}", "--no-wait", "init"], check=True, env=env, timeout=30)
+        subprocess.run(["ovs-vsctl", f"--db=unix:{sock}", "--no-wait", "init"], check=True, env=env, timeout=30, capture_output=True)
         subprocess.run(["ovs-vswitchd", f"unix:{sock}", f"--pidfile={tmp}/ovs-vswitchd.pid",
                         f"--log-file={vswitchd_log}", f"--unixctl={tmp}/ovs-vswitchd.ctl", *common],
-                       check=True, env=env, timeout=30)
+                       check=True, env=env, timeout=30, capture_output=True)
         subprocess.run(["ovs-vsctl", f"--db=unix:{sock}", "--timeout=20", "add-br", "br-int", "--", "set", "bridge",
                         "br-int", "datapath_type=netdev", "--", "set-controller", "br-int",
-                        f"tcp:127.0.0.1:{controller}"], check=True, env=env, timeout=30)
+                        f"tcp:127.0.0.1:{controller}"], check=True, env=env, timeout=30, capture_output=True)
         _wait_for(lambda: "connection failed" in vswitchd_log.read_text(errors="replace"), 15,
                   "no failed controller connection logged")
     finally:
