@@ -126,7 +126,16 @@ class Decoder:
         self._joiners: dict = {}   # stream key -> its open raw record (same bound)
         self.shapes = ShapeReader(cfg.continuation_keys)
         self.stream = None
-        self.shape_counts: dict[str, int] = {}
+        self.raw_count = 0                       # raw lines (an int: the common path pays one add)
+        self._shape_counts: dict[str, int] = {}  # every other shape
+
+    @property
+    def shape_counts(self) -> dict[str, int]:
+        """Messages decoded, by shape (raw lines included)."""
+        out = dict(self._shape_counts)
+        if self.raw_count:
+            out["raw"] = self.raw_count
+        return out
 
     def forget_records(self) -> None:
         """Forget each key's last and open record (a rebalance: Faust reads every partition again
@@ -137,7 +146,7 @@ class Decoder:
         self.shapes.forget()
 
     def _count(self, shape: str) -> None:
-        counts = self.shape_counts
+        counts = self._shape_counts
         counts[shape] = counts.get(shape, 0) + 1
 
     # -- the message -------------------------------------------------------------------
@@ -179,7 +188,7 @@ class Decoder:
                     return self._shaped(shaped, key, src, arrival)
         if "\x00" in stripped:
             return Rejected("not_utf8", "NUL byte in text")
-        self._count("raw")
+        self.raw_count += 1
         return self._raw(text, stripped, key, src)
 
     def _json(self, stripped: str, key: bytes | None, src: _Source | None,
@@ -316,6 +325,20 @@ class Decoder:
         return event
 
     def _raw(self, text: str, stripped: str, key: bytes | None, src: _Source | None) -> LogEvent | Joined | Rejected:
+        if key is not None and "\n" not in stripped and "\x1b" not in stripped:
+            # the common line (one record per message, keyed), inline: its header starts or joins a record
+            fed = self._joiner(key, src.path).feed_line(stripped)
+            if fed is not None:
+                event, joined = fed
+                if joined:
+                    return Joined(event, text.rstrip())
+                if event.parse_error is None:
+                    return self._record(event, key, src)
+                if event.host is None:       # a header with a bad date: the line as it is
+                    event.host = src.host
+                if event.service is None:
+                    event.service = src.service
+                return event
         event = self._parse(text, stripped, key, src.path if src is not None else None)
         if event.__class__ is Joined:
             return event
