@@ -263,7 +263,9 @@ def refit(base: RCAModel, experience: Experience, verdicts: Sequence[Lesson] = (
             events = [unpack(d) for d in le.events]
             incidents.append((find_anomalies(events, model.profile), le.cause))
     if incidents:
-        model.ranker = Ranker().fit(incidents)
+        # a ranker that learned with a map of the code (engine/rca/codemap.py) keeps using it
+        code_map = getattr(base.ranker, "code_map", None)
+        model.ranker = Ranker().fit(incidents, code_map=code_map) if code_map is not None else Ranker().fit(incidents)
         _weigh_verdicts(model, lessons)
     model.metadata = {**base.metadata, "refit_lessons": len(lessons), "refit_incidents": len(incidents),
                       "verdicts": len(verdicts), "ranker_learned": model.ranker.learned,
@@ -289,7 +291,9 @@ def _weigh_verdicts(model: RCAModel, lessons: Sequence[Lesson]) -> None:
     for le in lessons:
         if le.failed and le.cause and le.events and le.origin in ("confirmed", "missed"):
             anomalies = find_anomalies([unpack(d) for d in le.events], model.profile)
-            cands = {c.module for c in build_candidates(anomalies, None)}
+            code_map = getattr(model.ranker, "code_map", None)
+            cands = {c.module for c in (build_candidates(anomalies, None, code_map=code_map) if code_map is not None
+                                        else build_candidates(anomalies, None))}
             for _ in range(VERDICT_MEMORY_WEIGHT - 1):
                 memory.add({a.sig for a in anomalies}, cands, le.cause)
 
