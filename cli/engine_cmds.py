@@ -198,7 +198,8 @@ def add_eval(sub) -> None:
                    help="with --stream: re-encode every run as this pipeline ships it before the replay "
                         "(engine/shapes: oslo_json, journald, journald_stdout, kolla_fluentd, fluentbit_docker, "
                         "cri, vector, filebeat, tripleo_rsyslog, rsyslog, syslog_ng, rfc3164, rfc5424, ...); "
-                        "'all': every shape, one table (the folds' models are trained once)")
+                        "several (A,B) or 'all': one table with the raw lines' row (the folds' models are "
+                        "trained once)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -284,9 +285,13 @@ def _shapes_for(shape: str | None, stream: bool) -> list[str]:
         raise ValueError("--shape needs --stream")
     if shape == "all":
         return list(ENCODED_SHAPES)
-    if shape not in ENCODED_SHAPES:
-        raise ValueError(f"unknown shape {shape!r}; known: {', '.join(ENCODED_SHAPES)}, all")
-    return [shape]
+    names = [s.strip() for s in shape.split(",") if s.strip()]
+    for name in names:
+        if name not in ENCODED_SHAPES:
+            raise ValueError(f"unknown shape {name!r}; known: {', '.join(ENCODED_SHAPES)}, all")
+    if len(names) > 1 and "raw" not in names:
+        names.insert(0, "raw")   # a table of shapes has the raw lines' row to compare with
+    return names
 
 
 REGISTRY = [add_train, add_analyze, add_eval]
