@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.parsing import RecordGrouper, parse_line
-from producers.simulator import background, build, faults as fault_lib, infra_faults, network, outages, servers, storage
+from producers.simulator import (background, build, faults as fault_lib, infra_faults, infra_noise, network, outages,
+                                 servers, storage)
 from producers.simulator.cloud import SERVICES, SUBSYSTEM, Cloud
 from producers.simulator.core import Agenda, Emitter, Timeline
 from producers.simulator.infra_logs import is_infra
@@ -253,9 +254,12 @@ class Simulation:
         cloud = Cloud(rng, self.hosts)
         cloud.populate()
         w = World(rng, timeline, cloud, Emitter(timeline, rng))
+        # the infrastructure's routine noise draws from its own generator: a seed's service logs stay as they were
+        w.noise_rng = random.Random(self.seed * 1_000_003 + 7)
         agenda = Agenda()
         self._plan_faults(w, agenda)
         background.start(w, agenda, self.duration)
+        infra_noise.start(w, agenda, self.duration)
         agenda.at(round(rng.uniform(0.5, 5.0) * 1000), lambda t: self._operation(w, agenda, t))
         log.info("simulating %s hosts for %.1f minutes (seed %s, %.1f ops/min, %d faults)", self.hosts, self.minutes,
                  self.seed, self.rate, len(self.names))

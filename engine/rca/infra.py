@@ -12,15 +12,18 @@ Python modules names a symptom. Once the daemons' lines are events with a time a
    ``rabbitmq``, ``mariadb/galera`` (a WSREP line) or ``mariadb``, ``ovs-vswitchd``, ``libvirtd``
    (also systemd's lines about ``libvirtd.service``), ``qemu``, ``kernel/oom`` (the OOM killer),
    ``haproxy:<backend>``, ``keepalived``...;
-2. joins to each group the service anomalies it can explain: those naming the same instance or
+2. joins to each group the service anomalies after it that it can explain: those naming the same instance or
    port, those naming the group's address (``AMQP server on controller:5672``, ``MySQL server on
    'controller'``: the host, or the address and port the daemon serves), those of the same host,
    and, weakest, those that merely follow it in time (within ``HORIZON`` seconds: the longest a
    service waits on the infrastructure before it gives up, nova's VIF plugging timeout of 300 s);
 3. scores each group by principles, not by fault names: does its first problem *precede* the
    service errors it explains, what share of the incident's service anomalies does it explain
-   (how strongly linked), is it the first infrastructure problem of the story (the OOM killer
-   before libvirt's "End of file from qemu monitor"), did it log an error. ``CONFIDENCE``
+   (how strongly linked; each service anomaly credited to the latest story of infrastructure
+   failures before it that it links to), does it start its story (the OOM killer
+   before libvirt's "End of file from qemu monitor"), did it log an error. The share is of all the
+   incident's service anomalies: RabbitMQ's "missed heartbeats" beside one service's reconnection
+   does not explain a fault whose errors lie elsewhere. ``CONFIDENCE``
    turns them into a probability with fixed weights (no infrastructure-labelled training data
    exists outside the simulator, so nothing is fitted to it);
 4. puts the components whose probability reaches 0.5 before the module candidates (their
@@ -124,6 +127,7 @@ class Group:
     ids: set[str] = field(default_factory=set)          # instance uuids, domain names, port id prefixes
     hosts: set[str] = field(default_factory=set)        # names and addresses it serves on
     ports: set[str] = field(default_factory=set)        # ports it serves on (the server side of its connections)
+    novelty: list[float] = field(default_factory=list)   # of its events, 0..1 against the normal profile
 
     @property
     def first(self) -> float:
@@ -145,11 +149,19 @@ class Group:
             self.ports.add(port)
 
 
-def infrastructure_groups(events: Sequence[LogEvent]) -> list[Group]:
+def _unpack(item) -> tuple[LogEvent, float | None]:
+    """(event, novelty) of a ranker ``Anomaly`` or a plain event (novelty unknown)."""
+    event = getattr(item, "event", None)
+    return (event, getattr(item, "novelty", None)) if event is not None else (item, None)
+
+
+def infrastructure_groups(events: Sequence) -> list[Group]:
     """The infrastructure's problem events grouped by (component, host), in order of their first problem.
-    Events of an unknown host join the one group of their component with a host, when there is one."""
+    Events of an unknown host join the one group of their component with a host, when there is one.
+    ``events``: LogEvents, or the ranker's ``Anomaly`` records (their novelty is kept)."""
     groups: dict[tuple[str, str | None], Group] = {}
-    for e in events:
+    for item in events:
+        e, novelty = _unpack(item)
         if e.timestamp is None or e.level not in PROBLEM_LEVELS or not is_infrastructure(e):
             continue
         if _REQUEST_LINE.search(e.message):   # a 5xx in an access log is the backend's symptom, not the proxy's fault
@@ -162,6 +174,8 @@ def infrastructure_groups(events: Sequence[LogEvent]) -> list[Group]:
         if g is None:
             g = groups[key] = Group(comp, e.host)
         g.add(e)
+        if novelty is not None:
+            g.novelty.append(novelty)
     for (comp, host), g in list(groups.items()):
         if host is not None:
             continue
@@ -169,6 +183,7 @@ def infrastructure_groups(events: Sequence[LogEvent]) -> list[Group]:
         if len(named) == 1:
             for e in g.events:
                 named[0].add(e)
+            named[0].novelty.extend(g.novelty)
             del groups[(comp, host)]
     return sorted(groups.values(), key=lambda g: (g.first, g.component, g.host or ""))
 
@@ -212,10 +227,13 @@ def link(g: Group, e: LogEvent) -> float:
 
 # -- scoring ---------------------------------------------------------------------------------------------
 
-# logit = bias + weights . (precedes, explains, first, strong, error): a component first in the story, before
-# the service errors it ties to, explaining half of them, with an error, scores about 0.9; one that comes
-# after the service errors, or explains little of them, stays under 0.5.
-CONFIDENCE = {"bias": -3.0, "precedes": 2.5, "explains": 3.0, "first": 1.0, "strong": 0.5, "error": 0.5}
+# logit = bias + weights . (precedes, explains, first, strong, error, novel). What it explains gates the rest:
+# with nothing explained every other sign together stays under 0.5 (0.27); a component first in its story,
+# before the service errors it ties to, explaining a third of them, with a novel error, scores about 0.85;
+# one that fails the way healthy clouds routinely do (RabbitMQ closing a connection whose client missed its
+# heartbeats: ``novel`` near 0) needs to explain about a half.
+CONFIDENCE = {"bias": -6.0, "precedes": 1.5, "explains": 6.0, "first": 1.0, "strong": 0.5, "error": 0.5,
+              "novel": 1.5}
 
 
 @dataclass
@@ -226,31 +244,69 @@ class InfraCandidate:
     probability: float
 
 
-def score_groups(groups: Sequence[Group], service: Sequence[LogEvent]) -> list[InfraCandidate]:
-    """Each group's features and probability of being the cause, given the incident's service anomalies."""
+BURST = 5.0   # s: infrastructure failures this close together are one story (the OOM killer, then libvirt, then qemu)
+DECAY = 60.0  # s: how fast a story's claim on a later symptom fades, against a story that began nearer to it
+
+
+_MASK = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|req-\S+|\d+")
+
+
+def _recurring(e: LogEvent) -> tuple:
+    """What makes two service records the same symptom again (service, logger, masked first line)."""
+    return e.service, e.logger, _MASK.sub("#", e.message.split("\n", 1)[0][:120])
+
+
+def score_groups(groups: Sequence[Group], service: Sequence) -> list[InfraCandidate]:
+    """Each group's features and probability of being the cause, given the incident's service anomalies
+    (LogEvents, or ``Anomaly`` records whose novelty then weighs each one).
+
+    Each service anomaly is credited to one story of infrastructure failures (a group and those whose
+    first problem lies within ``BURST`` of it): the one it links to most strongly, a link weighing less
+    the longer before the symptom its story began (``DECAY``), not every daemon that failed earlier: a
+    RabbitMQ blip minutes before a Galera partition does not explain the database errors after it. A symptom that recurs (the same
+    service, logger and message) stays with the story its first occurrence was credited to. What a
+    group explains is weighed by the records' novelty: the routine errors every healthy cloud logs
+    explain nothing and need no explaining.
+    """
+    items = sorted((_unpack(x) for x in service), key=lambda p: p[0].timestamp or 0.0)
+    total = sum(1.0 if n is None else n for e, n in items if e.timestamp is not None)
+    linked: dict[int, list[tuple[LogEvent, float]]] = {i: [] for i in range(len(groups))}
+    explained = [0.0] * len(groups)
+    story_of: dict[tuple, list[int]] = {}
+    for e, novelty in items:
+        if e.timestamp is None:
+            continue
+        links = {i: w for i, g in enumerate(groups)
+                 if g.first - LEAD_TOLERANCE <= e.timestamp <= g.first + HORIZON and (w := link(g, e)) > 0}
+        if not links:
+            continue
+        key = _recurring(e)
+        chosen = [i for i in story_of.get(key, ()) if i in links]
+        if not chosen:
+            # the most specific, then the nearest explanation: a link weighs less the longer ago its story began
+            near = {i: w / (1.0 + max(0.0, e.timestamp - groups[i].first) / DECAY) for i, w in links.items()}
+            top = max(near, key=lambda i: (near[i], groups[i].first))
+            chosen = [i for i in links if links[i] == links[top] and abs(groups[i].first - groups[top].first) <= BURST]
+            story_of[key] = chosen
+        for i in chosen:
+            linked[i].append((e, links[i]))
+            explained[i] += links[i] * (1.0 if novelty is None else novelty)
     out = []
-    first_infra = min((g.first for g in groups), default=None)
-    for g in groups:
-        t0 = g.first
-        near = [e for e in service if e.timestamp is not None and t0 - HORIZON <= e.timestamp <= t0 + HORIZON]
-        linked = []
-        for e in near:
-            if e.timestamp < t0 - LEAD_TOLERANCE:
-                continue
-            w = link(g, e)
-            if w > 0:
-                linked.append((e, w))
-        explains = sum(w for _, w in linked) / len(near) if near else 0.0
-        precedes = 1.0 if linked and t0 <= min(e.timestamp for e, _ in linked) + LEAD_TOLERANCE else 0.0
-        strong = sum(1 for _, w in linked if w >= HOST) / len(linked) if linked else 0.0
+    for i, g in enumerate(groups):
+        t0, mine = g.first, linked[i]
+        # the share of the whole incident's (novel) service anomalies: a blip that explains the one error
+        # beside it does not explain an incident whose other errors lie elsewhere
+        explains = explained[i] / total if total > 0 else 0.0
+        precedes = 1.0 if mine and t0 <= min(e.timestamp for e, _ in mine) + LEAD_TOLERANCE else 0.0
+        strong = sum(1 for _, w in mine if w >= HOST) / len(mine) if mine else 0.0
+        starts = not any(o is not g and t0 - BURST <= o.first < t0 for o in groups)   # nothing failed just before
         feats = {
-            "precedes": precedes, "explains": explains,
-            "first": 1.0 if first_infra is not None and t0 <= first_infra + 0.01 else 0.0,
-            "strong": strong,
+            "precedes": precedes, "explains": explains, "first": 1.0 if starts else 0.0, "strong": strong,
             "error": 1.0 if any(e.level in ERROR_LEVELS for e in g.events) else 0.0,
+            "novel": max(g.novelty) if g.novelty else 1.0,
         }
         logit = CONFIDENCE["bias"] + sum(CONFIDENCE[k] * v for k, v in feats.items())
-        out.append(InfraCandidate(g, feats, linked, 1.0 / (1.0 + math.exp(-logit))))
+        out.append(InfraCandidate(g, feats, mine, 1.0 / (1.0 + math.exp(-logit))))
     out.sort(key=lambda c: (-c.probability, c.group.first, c.group.component))
     return out
 
@@ -273,17 +329,19 @@ def _root_cause(c: InfraCandidate) -> RootCause:
         package=g.component, kind=KIND_INFRASTRUCTURE, host=g.host)
 
 
-def rank_with_infrastructure(anomalous: Sequence[LogEvent], causes: list[RootCause], limit: int) -> list[RootCause]:
+def rank_with_infrastructure(anomalous: Sequence, causes: list[RootCause], limit: int) -> list[RootCause]:
     """The module causes with the infrastructure's candidates joined (see module doc); unchanged (the
     same list) when the records hold no infrastructure problem.
 
-    ``anomalous``: the incident's anomalous records (``ranker.find_anomalies``: every error, and the
-    warnings normal runs do not show), so a daemon's routine warnings, like a service's, are no evidence.
+    ``anomalous``: the incident's anomalous records (``ranker.find_anomalies``' ``Anomaly`` records:
+    every error, with how novel it is, and the warnings normal runs do not show; or plain events), so
+    a daemon's routine trouble, like a service's, weighs little.
     """
     groups = infrastructure_groups(anomalous)
     if not groups:
         return causes
-    service = [e for e in anomalous if e.level in PROBLEM_LEVELS and not is_infrastructure(e)]
+    service = [item for item in anomalous
+               if (e := _unpack(item)[0]).level in PROBLEM_LEVELS and not is_infrastructure(e)]
     cands = score_groups(groups, service)
     names = {c.group.component for c in cands}
     modules = [rc for rc in causes if rc.module not in names]   # a memory vote for a component: now its own

@@ -276,7 +276,7 @@ def analyze(events: Sequence[LogEvent], model: RCAModel, issue: str | None = Non
     causes = [_root_cause(i + 1, c) for i, c in enumerate(ranked[:MAX_ROOT_CAUSES])]
     # infrastructure components (rabbitmq, libvirtd, ...) whose own lines precede and explain the
     # service errors go first; no infrastructure event: unchanged (engine/rca/infra.py)
-    causes = infra.rank_with_infrastructure([a.event for a in anomalies], causes, MAX_ROOT_CAUSES)
+    causes = infra.rank_with_infrastructure(anomalies, causes, MAX_ROOT_CAUSES)
     report.candidates = causes
     if is_incident or issue:
         report.root_causes = causes

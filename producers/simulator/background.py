@@ -9,7 +9,7 @@ these; they are never labelled.
 """
 from __future__ import annotations
 
-from producers.simulator import network
+from producers.simulator import infra_noise, network
 from producers.simulator.build import RERAISE
 from producers.simulator.cloud import CONTROLLER, HOST_DISK_GB, HOST_RAM_MB, Host, Instance, Network
 from producers.simulator.core import NO_CTX, Agenda, Clock, Ctx, Frame, traceback_lines
@@ -180,6 +180,7 @@ def amqp_blip(w: World, t: int) -> None:
     proc = w.rng.choice(procs)
     c = w.clock(t)
     conn = w.ids.uuid()
+    infra_noise.amqp_blip(w, t, proc)   # RabbitMQ's side (its own random numbers: these stay the same)
     w.em.log(c, proc, "ERROR", "oslo.messaging._drivers.impl_rabbit",
              f"[{conn}] AMQP server on {CONTROLLER}:5672 is unreachable: timed out. Trying again in 1 seconds.: "
              "socket.timeout: timed out", NO_CTX)

@@ -14,7 +14,7 @@ from producers.simulate import FAULTS, INFRA_FAULTS, Simulation, parse_faults, s
 # one regular expression per file: the format the real daemon writes
 FORMATS = {
     "rabbitmq": re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00:00 \[(error|warning|info)\] <0\.\d+\.0> \S"),
-    "mysql": re.compile(r"\d{4}-\d\d-\d\d [ \d]\d:\d\d:\d\d \d+ \[(Note|Warning|ERROR)\] WSREP: "),
+    "mysql": re.compile(r"\d{4}-\d\d-\d\d [ \d]\d:\d\d:\d\d \d+ \[(Note|Warning|ERROR)\] \S"),
     "openvswitch": re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\|\d{5}\|[a-z_]+\|(ERR|WARN|INFO|DBG)\|"),
     "libvirtd.log": re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\+0000: \d+: (error|warning|info) : "),
     "qemu": re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\+0000: \S"),
@@ -134,7 +134,23 @@ def test_service_faults_keep_kind_module_and_counts_never_draw_infra():
     result = simulate(None, hosts=2, minutes=8, seed=4, faults=len(FAULTS))
     assert {f.name for f in result.faults} == set(FAULTS)
     assert all(f.kind == "module" and f.component == f.module for f in result.faults)
-    assert result.infra_line_counts == {}
+    # only the daemons' routine noise: RabbitMQ's side of connection blips, MariaDB's aborted connections
+    assert set(result.infra_line_counts) <= {"controller:/var/log/rabbitmq/rabbit@controller.log",
+                                              "controller:/var/log/mysql/error.log"}
+
+
+def test_healthy_runs_log_the_infrastructures_routine_noise_without_changing_service_logs(tmp_path):
+    result = simulate(tmp_path, hosts=3, minutes=40, seed=0, faults=0)
+    rabbit = (tmp_path / "infra/controller/var/log/rabbitmq/rabbit@controller.log").read_text()
+    assert "missed heartbeats from client, timeout: 60s" in rabbit
+    compute = "".join((tmp_path / p).read_text() for p in ("nova/nova-conductor.log", "nova/nova-compute.log",
+                                                          "neutron/neutron-server.log", "cinder/cinder-volume.log"))
+    assert "AMQP server on controller:5672 is unreachable: timed out" in compute + \
+        (tmp_path / "neutron/neutron-openvswitch-agent.log").read_text() + \
+        (tmp_path / "neutron/neutron-dhcp-agent.log").read_text() + (tmp_path / "nova/nova-scheduler.log").read_text() \
+        + (tmp_path / "cinder/cinder-scheduler.log").read_text()
+    assert "Aborted connection" in (tmp_path / "infra/controller/var/log/mysql/error.log").read_text()
+    assert result.faults == []
 
 
 def test_same_seed_same_infra_bytes(tmp_path):
