@@ -27,7 +27,8 @@ Python modules names a symptom. Once the daemons' lines are events with a time a
    turns them into a probability with fixed weights (no infrastructure-labelled training data
    exists outside the simulator, so nothing is fitted to it);
 4. puts the components whose probability reaches 0.5 before the module candidates (their
-   scores scaled by what is left), the others after the first module.
+   scores scaled by what is left), the others after them (the best keeping the last place of a
+   full list), so a weak infrastructure candidate never moves the modules' first places.
 
 Where the incident holds no infrastructure event (every fault-injection data set), the causes
 come back unchanged: the same list, the same order, the same scores.
@@ -351,7 +352,9 @@ def rank_with_infrastructure(anomalous: Sequence, causes: list[RootCause], limit
         left = 1.0 - max(rc.score for rc in ahead)
         for rc in modules:
             rc.score *= left
-    merged = ahead + modules[:1] + behind + modules[1:]
+    merged = ahead + modules
+    if behind:   # the others after the modules; the best keeps the last place when the list is full
+        merged = merged[: max(limit - len(behind), min(len(merged), limit - 1))] + behind
     merged = merged[:limit]
     for i, rc in enumerate(merged, 1):
         rc.rank = i

@@ -70,8 +70,12 @@ def test_a_daemon_whose_trouble_comes_after_the_service_errors_is_not_first():
             logger="nova_api", host="controller"),
     ]
     out = infra.rank_with_infrastructure(events, _module_causes(), 5)
-    assert out[0].kind == "module" and out[0].score == 0.8
-    assert "haproxy:nova_api" in [c.module for c in out]
+    assert [c.kind for c in out] == ["module", "module", "infrastructure"] and out[0].score == 0.8
+    assert out[2].module == "haproxy:nova_api" and out[2].score < 0.5
+    # a full list keeps the modules' first places and gives the component the last one
+    full = [RootCause(i, "nova", "nova-api", f"nova.m{i}", "x", 1.0 / i, 100.0) for i in range(1, 6)]
+    out = infra.rank_with_infrastructure(events, full, 5)
+    assert [c.module for c in out] == ["nova.m1", "nova.m2", "nova.m3", "nova.m4", "haproxy:nova_api"]
 
 
 def test_a_proxys_access_lines_are_the_backends_symptoms_not_a_cause():
