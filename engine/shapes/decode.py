@@ -11,6 +11,8 @@ to join, as oslo.log's raw lines do) and CRI ``P`` pieces waiting for their ``F`
 """
 from __future__ import annotations
 
+import orjson
+
 from engine.shapes.record import (Pending, Shaped, context_text, normal_level, oslo_record, oslo_time, strip_ansi,
                                   with_req)
 from engine.shapes.syslog import MONTHS, iso_time, split_syslog
@@ -426,9 +428,8 @@ class ShapeReader:
             if not text.endswith("}"):
                 return None
             try:
-                import orjson
                 obj = orjson.loads(text)
-            except ValueError:
+            except orjson.JSONDecodeError:
                 return None
             if obj.__class__ is not dict:
                 return None
