@@ -49,7 +49,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 
-from engine.grammars import continues_record, parse_infra
+from engine.grammars import continues_record, parse_infra, parser_for
 from schemas.log_event import Frame, LogEvent
 
 __all__ = [
@@ -433,7 +433,8 @@ class RecordGrouper:
         self._more: list[str] = []  # continuation lines (raw)
         self._bodies: list[str] = []  # their message parts (for tracebacks)
         self._in_traceback = False
-        self._infra: LogEvent | None = None  # the open infrastructure record (engine.grammars)
+        self._parse_infra = parser_for(source)  # lines without an oslo.log header (engine.grammars)
+        self._infra: LogEvent | None = None  # the open infrastructure record
         self._infra_more: list[str] = []      # its headerless lines
 
     def feed(self, line: str) -> list[LogEvent]:
@@ -469,13 +470,18 @@ class RecordGrouper:
         return out
 
     def _headerless(self, line: str) -> list[LogEvent]:
-        infra = parse_infra(line, None, self.source) if line else None
+        infra = self._parse_infra(line)
         if infra is not None:   # an infrastructure line starts a record of its own
-            if self._infra is not None and len(self._infra_more) < _MAX_RECORD_LINES \
-                    and continues_record(self._infra, infra):
+            prev = self._infra
+            if prev is None:
+                out = self.flush()
+            elif continues_record(prev, infra) and len(self._infra_more) < _MAX_RECORD_LINES:
                 self._infra_more.append(line)   # its header repeated on the next line of a record
                 return []
-            out = self.flush()
+            elif self._infra_more:
+                out = self._close_infra()
+            else:
+                out = [prev]
             self._infra = infra
             return out
         reason = _failure_reason(line)
@@ -617,13 +623,14 @@ def parse_lines(lines: Iterable[str], source: str | None = None) -> Iterator[Log
         if simple and line.__class__ is str and line[-1:] not in "\r\n" and "\x1b" not in line:
             s = split(line)
             if s is None:  # no oslo.log header: an infrastructure line or a tail (no second split)
-                grouper._head = head
-                grouper._field = field
-                grouper._first = first
-                out = headerless(line)
-                head = grouper._head
-                field = grouper._field
-                first = grouper._first
+                if head is not None:   # (it only ever closes the open record, never opens one)
+                    grouper._head = head
+                    grouper._field = field
+                    grouper._first = first
+                    out = headerless(line)
+                    head = grouper._head
+                else:
+                    out = headerless(line)
                 simple = not grouper._more
                 infra = grouper._infra is not None
                 if out:

@@ -144,19 +144,24 @@ def mask_token(token: str) -> str:
     return token
 
 
-_CONTEXT_WORDS = _UNITS | _WEEKDAYS | _VALUE_KEYS
+_CONTEXT_WORDS = _UNITS | _VALUE_KEYS
+_TRIGGERS = _CONTEXT_WORDS | _WEEKDAYS
 
 
 def _mask_in_context(tokens: list[str], masked: list[str]) -> None:
     """The masks that depend on a token's neighbours (units, dates, user names), in place."""
+    context = _CONTEXT_WORDS
     for i in range(1, len(tokens)):
         t = tokens[i]
-        if t in _UNITS and masked[i - 1] == WILDCARD:
-            masked[i] = WILDCARD
+        if t in context:
+            if t in _UNITS:
+                if masked[i - 1] == WILDCARD:
+                    masked[i] = WILDCARD
+            elif t in _VALUE_KEYS:
+                if i + 1 < len(tokens) and tokens[i - 1] in _VALUE_LEAD:
+                    masked[i + 1] = WILDCARD
         elif t in _MONTHS and tokens[i - 1] in _WEEKDAYS:
             masked[i - 1] = masked[i] = WILDCARD
-        elif i > 1 and tokens[i - 1] in _VALUE_KEYS and tokens[i - 2] in _VALUE_LEAD:
-            masked[i] = WILDCARD
 
 
 class _TokenMasker:
@@ -197,7 +202,7 @@ class _TokenMasker:
                         new[token] = value
             if len(new) >= self.capacity:
                 self._old, self._new = new, {}
-        if not _CONTEXT_WORDS.isdisjoint(tokens):   # rare: one C-level test for all three rules
+        if not _TRIGGERS.isdisjoint(tokens):   # rare: one C-level test for all three rules
             _mask_in_context(tokens, masked)
         return tokens, tuple(masked)
 

@@ -28,7 +28,7 @@ from schemas.log_event import LogEvent
 from engine.grammars import apache, haproxy, keepalived, kernel, libvirt, mariadb, nginx, ovs, rabbitmq, uwsgi
 from engine.grammars._common import MONTHS, add_ids, event, level_by_content
 
-__all__ = ["parse_infra", "service_of_program", "continues_record"]
+__all__ = ["parse_infra", "parser_for", "service_of_program", "continues_record"]
 
 _SEVERITY = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "AUDIT": 2, "WARNING": 3, "ERROR": 4, "CRITICAL": 5}
 _CONTENT_LEVELS = frozenset(("kernel", "systemd", "keepalived", "haproxy", "uwsgi", "generic"))
@@ -119,6 +119,24 @@ def parse_infra(text: str, program: str | None = None, path: str | None = None,
     return ev
 
 
+def parser_for(path: str | None):
+    """``parse_infra`` for the lines of one file (no program tag): the path's hints are worked out
+    once (the record grouper of a file calls this for each of its lines without an oslo header)."""
+    family = service = domain = None
+    if path:
+        family, service, domain = _path_hint(path)
+
+    def parse(text: str) -> LogEvent | None:
+        if not text:
+            return None
+        ev = _self_describing(text, family, service, domain, path)
+        if ev is None and _may_be_syslog(text):
+            ev = _syslog(text, path, None)
+        return ev
+
+    return parse
+
+
 def _self_describing(text: str, family, service, domain, source) -> LogEvent | None:
     """A line whose own stamp tells its family (files a tailing shipper reads)."""
     c = text[0]
@@ -204,7 +222,8 @@ def _by_program(text: str, family: str, service: str, domain, source) -> LogEven
 def continues_record(prev: LogEvent, ev: LogEvent) -> bool:
     """Whether the infrastructure line `ev` continues the record `prev` rather than starting one
     (a format that repeats its header on each line of a multi-line record: RabbitMQ 3.9+)."""
-    return prev.logger is not None and ev.logger is not None and rabbitmq.continues(prev, ev)
+    return ev.timestamp == prev.timestamp and prev.logger is not None and ev.logger is not None \
+        and rabbitmq.continues(prev, ev)
 
 
 def _may_be_syslog(text: str) -> bool:

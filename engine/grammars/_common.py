@@ -129,12 +129,22 @@ def zone_offset(zone: str) -> int:
     return offset
 
 
+_month_minutes: dict[str, float] = {}
+
+
 def month_epoch(year: str, month: str, day: str, hhmm: str, seconds: str, zone: str | None = None) -> float:
     """('2026', 'Dec', '5', '02:11', '12.3', '+0000') -> epoch seconds; ValueError if not a date."""
-    mo = MONTHS.get(month)
-    if mo is None:
-        raise ValueError(f"bad month {month!r}")
-    ts = minute_epoch(int(year), mo, int(day), int(hhmm[:2]), int(hhmm[3:5])) + float(seconds)
+    key = year + month + day + hhmm
+    base = _month_minutes.get(key)
+    if base is None:
+        mo = MONTHS.get(month)
+        if mo is None:
+            raise ValueError(f"bad month {month!r}")
+        base = minute_epoch(int(year), mo, int(day), int(hhmm[:2]), int(hhmm[3:5]))
+        if len(_month_minutes) >= 65536:
+            _month_minutes.clear()
+        _month_minutes[key] = base
+    ts = base + float(seconds)
     if zone:
         ts -= zone_offset(zone)
     return ts
