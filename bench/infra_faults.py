@@ -95,17 +95,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tests", type=int, default=60)
     p.add_argument("--hosts", type=int, default=3)
     p.add_argument("--minutes", type=float, default=12)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=None,
+                   help="simulation and fold seed (default 1; with --compare, the folds' seed, default 0 as rca eval)")
     p.add_argument("--folds", type=int, default=5)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.compare is not None:
         if args.labels is None:
             p.error("--compare needs --labels")
-        compare(args.compare, args.labels, args.folds, args.seed)
+        compare(args.compare, args.labels, args.folds, 0 if args.seed is None else args.seed)
         return 0
     if args.out is None:
         p.error("--out or --compare is needed")
+    args.seed = 1 if args.seed is None else args.seed
     labels = make_dataset(args.out, tests=args.tests, hosts=args.hosts, minutes=args.minutes, seed=args.seed,
                           faults=list(INFRA_FAULTS))
     metrics = evaluate(args.out, labels, cv_folds=args.folds, baseline=False, seed=args.seed)
