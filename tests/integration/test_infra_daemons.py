@@ -34,7 +34,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -54,7 +54,7 @@ class DaemonLog:
     path: str                          # where the file lives on a real host (the Kafka key's path)
     lines: list[str]
     failure: Callable[[str], bool]     # the lines that tell of the provoked failure
-    notes: list[str] = field(default_factory=list)
+    peer: bool = False                 # the failure's lines that name the client (127.0.0.1) have it as peer
 
 
 def _free_port() -> int:
@@ -134,7 +134,8 @@ def run_mariadb(tmp: Path) -> DaemonLog:
         _wait_for(lambda: "Access denied" in log.read_text(errors="replace"), 10, "no 'Access denied' logged")
     finally:
         _stop(proc)
-    return DaemonLog("mariadb", "/var/log/mysql/error.log", _read(log), lambda line: "Access denied" in line)
+    return DaemonLog("mariadb", "/var/log/mysql/error.log", _read(log), lambda line: "Access denied" in line,
+                     peer=True)
 
 
 def run_rabbitmq(tmp: Path) -> DaemonLog:
@@ -174,7 +175,7 @@ def run_rabbitmq(tmp: Path) -> DaemonLog:
         _stop(proc, timeout=30)
         subprocess.run(["epmd", "-port", str(epmd_port), "-kill"], capture_output=True, timeout=10)
     return DaemonLog("rabbitmq", f"/var/log/rabbitmq/{node}.log", _read(log),
-                     lambda line: "closing AMQP connection" in line or "unexpectedly closed" in line)
+                     lambda line: "closing AMQP connection" in line or "unexpectedly closed" in line, peer=True)
 
 
 def run_haproxy(tmp: Path) -> DaemonLog:
@@ -268,9 +269,9 @@ WSGIScriptAlias / {tmp}/app.wsgi
     finally:
         _stop(proc, timeout=2, group=True)   # apache2 waits up to 10 s on its workers at SIGTERM
     error = DaemonLog("apache2", "/var/log/apache2/keystone_error.log", _read(tmp / "keystone_error.log"),
-                      lambda line: "[wsgi:error]" in line)
+                      lambda line: "[wsgi:error]" in line, peer=True)
     access = DaemonLog("apache2", "/var/log/apache2/keystone_access.log", _read(tmp / "keystone_access.log"),
-                       lambda line: '" 500 ' in line)
+                       lambda line: '" 500 ' in line, peer=True)
     return error, access
 
 
@@ -303,7 +304,7 @@ def run_ovs(tmp: Path) -> DaemonLog:
             if (tmp / ctl).exists():
                 subprocess.run(["ovs-appctl", "-t", str(tmp / ctl), "exit"], env=env, capture_output=True, timeout=30)
     return DaemonLog("ovs-vswitchd", "/var/log/openvswitch/ovs-vswitchd.log", _read(vswitchd_log),
-                     lambda line: "connection failed" in line)
+                     lambda line: "connection failed" in line, peer=True)
 
 
 def run_libvirt(tmp: Path) -> DaemonLog:
@@ -450,6 +451,8 @@ def test_every_line_of_a_real_daemon_gets_its_time_and_level(name, daemon_logs, 
         if log.failure(line):
             failures += 1
             assert event.level in PROBLEM, where
+            if log.peer and "127.0.0.1" in line:   # a line that names the client has it as the peer
+                assert (event.peer or "").startswith("127.0.0.1"), where
     assert failures
 
 
