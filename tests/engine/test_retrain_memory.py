@@ -77,3 +77,20 @@ def test_a_rejected_false_alarm_stops_looking_novel_and_a_confirmed_cause_is_lea
     assert after.learned_from.summary()["by_origin"]["rejected"] == 1
     f1, _ = _score(after, test_dir, labels)
     assert f1 >= _score(production, test_dir, labels)[0] - 0.2
+
+
+def test_the_gate_compares_on_held_back_verdicts(sets):
+    test_dir, labels, production, events = sets
+    from engine.experience import problem_records, verdict_lesson
+    from engine.rca.dataset import list_runs, load_run
+    from tracking.gate import verdict_score
+
+    held = [verdict_lesson(f"verdict:{ref.run_id}", "confirmed", load_run(ref.path), ref.root_module)
+            for ref in list_runs(test_dir, labels) if ref.failure and ref.round == "round_1"][:4]
+    assert all(le.events for le in held) and len(held[0].events) == len(problem_records(load_run(
+        next(r for r in list_runs(test_dir, labels) if r.failure and r.round == "round_1").path)))
+    fresh = train(TrainingData(runs=[events], names=["topic"], labels=[False], root_causes=[None]), epochs=1)
+    assert verdict_score(production, held) > verdict_score(fresh, held)
+    refused = decide(fresh, production, held, 0.01, (0.1, 0.1))
+    assert not refused.promote and "held-back verdicts" in refused.reason
+    assert {"held_back_verdicts", "production_held_back_verdicts"} <= set(refused.metrics())
