@@ -95,8 +95,7 @@ def _timed(pipeline, messages, partitions: int) -> dict:
     results = 0
     offsets: dict[int, int] = {}
     clock = time.process_time
-    for key, value in messages:
-        part = zlib.crc32(key or b"") % partitions
+    for key, value, part in messages:
         offset = offsets[part] = offsets.get(part, -1) + 1
         t0 = clock()
         handled = pipeline.handle(value, key, part, offset, None)
@@ -114,8 +113,8 @@ def split_shapes(paths: list[str], shapes: list[str] | None = None, repeat: int 
                  max_records: int = 20_000, window: float = 60.0) -> dict:
     """The offline split (bench/offline.py: ``Pipeline.handle`` and ``Pipeline.results`` in one
     thread, the baseline analyzer, every window closed at the end) per shape: CPU microseconds
-    per record in handle and in results, the best of `repeat` runs, and the total as x raw. A
-    message without a key (most shapes) goes to one partition, as bench/offline.py places it."""
+    per record in handle and in results, the best of `repeat` runs, and the total as x raw. Every
+    message goes to the partition of its record's raw key, whatever key its shape sends."""
     from consumers.pipeline import Pipeline
 
     records = records_of(paths)[:max_records]
@@ -127,7 +126,10 @@ def split_shapes(paths: list[str], shapes: list[str] | None = None, repeat: int 
     settings = WorkerSettings(window_seconds=window, max_message_bytes=10_000_000)
     out: dict = {"records": len(records), "window_s": window, "repeat": repeat, "analyzer": "baseline", "shapes": {}}
     for shape in shapes:
-        messages = [(k, v) for r in records for k, v, _ in encode(shape, r)]
+        # every message in the partition its raw lines take (a shipper keyed by its stream), so
+        # the shapes differ only in what they send, not in how the windows spread
+        messages = [(k, v, zlib.crc32(f"{r.host}:{r.path}".encode()) % 6) for r in records
+                    for k, v, _ in encode(shape, r)]
         best = None
         for _ in range(max(1, repeat)):
             t = _timed(Pipeline(settings), messages, 6)

@@ -122,6 +122,7 @@ class Decoder:
         self.max_keys = cfg.continuation_keys
         self.clock = clock
         self._sources: dict[bytes, _Source] = {}
+        self._services: dict[tuple, str | None] = {}   # (file, program) of shaped records -> service
         self._last: dict = {}   # stream key -> last record (insertion order = recency)
         self._joiners: dict = {}   # stream key -> its open raw record (same bound)
         self.shapes = ShapeReader(cfg.continuation_keys)
@@ -238,7 +239,12 @@ class Decoder:
         stream = (key, shaped.host, shaped.path or shaped.program, shaped.stream)
         self.stream = stream
         path = shaped.path or (src.path if src is not None else None)
-        service = shaped.service()
+        named = (shaped.path, shaped.program)
+        service = self._services.get(named, False)
+        if service is False:   # what the record's file or program names (cached: a stream has one)
+            if len(self._services) >= _KEY_CACHE:
+                self._services.clear()
+            service = self._services[named] = shaped.service()
         if service is None and shaped.path is None and src is not None and src.service is not None:
             service = None if src.path is None else src.service
         text = shaped.text.rstrip()   # as a raw line's: trailing white space is no part of the record

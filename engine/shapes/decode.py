@@ -283,11 +283,12 @@ class ShapeReader:
         module = _str(obj.get("python_module"))
         stamp = _str(obj.get("Timestamp"))
         pid = _int(obj.get("Pid"))
-        ts = _any_time(stamp)
+        # the rebuilt header carries kolla's Timestamp as oslo.log wrote it: no need to read it here
+        ts = None if stamp and len(stamp) >= 19 and stamp[4] == "-" and stamp[10] == " " else _any_time(stamp)
         request_id = with_req(_str(obj.get("request_id")))
         global_id = with_req(_str(obj.get("global_request_id")))
         user, project = _id(obj.get("user_id")), _id(obj.get("tenant_id"))
-        if level is None or module is None or ts is None:
+        if level is None or module is None or not stamp or (ts is None and stamp[4:5] != "-"):
             text = payload.strip("\n")   # a line kolla's regex did not split: the whole line is the payload
         else:
             rest = " ".join(_str(obj.get(k)) or "-" for k in ("domain_id", "user_domain", "project_domain"))
@@ -316,7 +317,7 @@ class ShapeReader:
     def _vector(self, obj, arrival, stream_key) -> Shaped | None:
         """Vector's file source, JSON codec (formats.md 5): message, file, host, timestamp (read time)."""
         return self._message_record("vector", obj, _str(obj.get("file")), _str(obj.get("host")),
-                                    _any_time(obj.get("timestamp")), None, None, stream_key)
+                                    obj.get("timestamp"), None, None, stream_key)
 
     def _filebeat(self, obj, arrival, stream_key) -> Shaped | None:
         """Filebeat / Logstash ECS (formats.md 5): @timestamp, message, log.file.path, host.name."""
@@ -324,8 +325,7 @@ class ShapeReader:
         host = _str(host.get("name") or host.get("hostname")) if isinstance(host, dict) else _str(host)
         path = _str(_get(obj, "log", "file", "path")) or _str(obj.get("path"))
         level = normal_level(_get(obj, "log", "level")) if isinstance(obj.get("log"), dict) else None
-        return self._message_record("filebeat", obj, path, host, _any_time(obj.get("@timestamp")), None, level,
-                                    stream_key)
+        return self._message_record("filebeat", obj, path, host, obj.get("@timestamp"), None, level, stream_key)
 
     def _tripleo_rsyslog(self, obj, arrival, stream_key) -> Shaped | None:
         """TripleO's rsyslog JSON template (formats.md 5): @timestamp, host, severity, facility,
@@ -334,13 +334,15 @@ class ShapeReader:
         level = normal_level(severity) if isinstance(severity, str) else \
             (_PRIORITY_LEVELS[severity & 7] if isinstance(severity, int) else None)
         return self._message_record("tripleo_rsyslog", obj, _str(obj.get("file")), _str(obj.get("host")),
-                                    _any_time(obj.get("@timestamp")),
+                                    obj.get("@timestamp"),
                                     _str(obj.get("tag")) or _str(obj.get("programname")), level, stream_key)
 
-    def _message_record(self, shape, obj, path, host, ts, program, level, stream_key) -> Shaped | Pending | None:
+    def _message_record(self, shape, obj, path, host, stamp, program, level, stream_key) -> Shaped | Pending | None:
         message = obj.get("message")
         text = message if isinstance(message, str) else ("" if message is None else str(message))
         text = strip_ansi(text).rstrip("\n")
+        # the shipper's time is when it read the line: an oslo.log record's own header says better
+        ts = None if (text[10:11] == " " and text[4:5] == "-") else _any_time(stamp)
         meta = Shaped(shape, text, ts, host, path, program, level)
         inner = self.nested(text, ts, (stream_key, path))
         if inner is not None:
