@@ -15,8 +15,10 @@ Python modules names a symptom. Once the daemons' lines are events with a time a
 2. joins to each group the service anomalies after it that it can explain: those naming the same instance or
    port, those naming the group's address (``AMQP server on controller:5672``, ``MySQL server on
    'controller'``: the host, or the address and port the daemon serves), those of the same host,
-   and, weakest, those that merely follow it in time (within ``HORIZON`` seconds: the longest a
-   service waits on the infrastructure before it gives up, nova's VIF plugging timeout of 300 s);
+   and, weakest, those that merely follow it in time: at its onset (``ONSET``, 10 s), or later
+   (within ``HORIZON``: the longest a service waits on the infrastructure before it gives up, nova's
+   VIF plugging timeout of 300 s) when they continue a story already tied to it (the same request
+   or instance as a symptom credited to it, or the same symptom again);
 3. scores each group by principles, not by fault names: does its first problem *precede* the
    service errors it explains, what share of the incident's service anomalies does it explain
    (how strongly linked; each service anomaly credited to the latest story of infrastructure
@@ -203,14 +205,12 @@ def _service_ids(e: LogEvent) -> set[str]:
 
 
 def _addresses(e: LogEvent) -> tuple[set[str], set[str]]:
-    """(hosts, ports) a service record names as the peer it failed to reach."""
+    """(ports, bare hosts) a service record names as the peer it failed to reach: the ports of its
+    host:port addresses, and the hosts it names without a port ("MySQL server on 'controller'")."""
     text = e.message.split("\n", 1)[0] + "\n" + (e.exception_text or "")
-    hosts, ports = set(), set()
-    for host, port in _HOSTPORT.findall(text):
-        hosts.add(host)
-        ports.add(port)
-    hosts.update(_SERVER_ON.findall(text))
-    return hosts, ports
+    pairs = _HOSTPORT.findall(text)
+    with_port = {h for h, _ in pairs}
+    return {p for _, p in pairs}, {h for h in _SERVER_ON.findall(text) if h not in with_port}
 
 
 def link(g: Group, e: LogEvent) -> float:
@@ -218,12 +218,18 @@ def link(g: Group, e: LogEvent) -> float:
     ids = _service_ids(e)
     if ids and (ids & g.ids or any(i.startswith(p) for i in ids for p in g.ids if len(p) == 11)):
         return STRONG
-    hosts, ports = _addresses(e)
-    if hosts & g.hosts or (ports and ports & g.ports):
+    ports, bare = _addresses(e)
+    if ports & g.ports:                       # the port the daemon serves (its own lines show it: "-> host:5672")
         return STRONG
+    if bare & g.hosts and not g.ports:        # a host named without a port: the daemons there whose port we do
+        return STRONG                         # not know ("MySQL server on 'controller'" is not RabbitMQ's: 5672)
     if e.host and g.host:
         return HOST if e.host == g.host else 0.0
     return TIME
+
+
+ONSET = 10.0   # s: a symptom tied by time alone must come this soon after the component's first problem
+AT_ONCE = 2.0  # s: one that comes this soon weighs as a link by host: near-simultaneity is itself a sign
 
 
 # -- scoring ---------------------------------------------------------------------------------------------
@@ -274,14 +280,28 @@ def score_groups(groups: Sequence[Group], service: Sequence) -> list[InfraCandid
     linked: dict[int, list[tuple[LogEvent, float]]] = {i: [] for i in range(len(groups))}
     explained = [0.0] * len(groups)
     story_of: dict[tuple, list[int]] = {}
+    chain: dict[int, set[str]] = {i: set() for i in range(len(groups))}   # ids of the symptoms credited to it
     for e, novelty in items:
         if e.timestamp is None:
             continue
-        links = {i: w for i, g in enumerate(groups)
-                 if g.first - LEAD_TOLERANCE <= e.timestamp <= g.first + HORIZON and (w := link(g, e)) > 0}
+        key = _recurring(e)
+        ids = _service_ids(e) | ({e.request_id} if e.request_id else set())
+        links = {}
+        for i, g in enumerate(groups):
+            if not g.first - LEAD_TOLERANCE <= e.timestamp <= g.first + HORIZON:
+                continue
+            w = link(g, e)
+            # time alone ties only a symptom at the onset, or one of a story already told: the same request
+            # or instance as a symptom credited to it, or the same symptom again
+            if w == TIME and e.timestamp - g.first > ONSET and not (ids & chain[i]) \
+                    and i not in story_of.get(key, ()):
+                w = 0.0
+            elif w == TIME and e.timestamp - g.first <= AT_ONCE:
+                w = HOST
+            if w > 0:
+                links[i] = w
         if not links:
             continue
-        key = _recurring(e)
         chosen = [i for i in story_of.get(key, ()) if i in links]
         if not chosen:
             # the most specific, then the nearest explanation: a link weighs less the longer ago its story began
@@ -292,6 +312,7 @@ def score_groups(groups: Sequence[Group], service: Sequence) -> list[InfraCandid
         for i in chosen:
             linked[i].append((e, links[i]))
             explained[i] += links[i] * (1.0 if novelty is None else novelty)
+            chain[i] |= ids
     out = []
     for i, g in enumerate(groups):
         t0, mine = g.first, linked[i]
