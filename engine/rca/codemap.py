@@ -15,8 +15,9 @@ chosen). With none, no code map: ranking is as without one.
 
 Resolution is static and partial on purpose: names bound by imports (``from nova import
 objects``, ``from nova.db import api as db``), attribute chains down to the deepest known module
-(``nova.conf``), a class name under a package (``objects.Instance`` -> ``nova.objects.instance``
-when exactly one module of the package defines ``Instance``), and ``self.x`` attributes assigned
+(``nova.conf``), a class or function name under a package (``objects.Instance`` ->
+``nova.objects.instance``, ``db.instance_get`` -> ``nova.db.api``: the one module nearest the
+package that defines it at top level), and ``self.x`` attributes assigned
 from such a call in the same class (``self.compute_api = compute.API()``). Dynamic dispatch
 (drivers loaded by name, RPC) is not followed.
 """
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 SOURCE_ENV = "RCA_CODE_SOURCE"
 MAX_FILE_BYTES = 2_000_000
+LOCAL_DEPTH = 1   # how deep a function's calls to its own module's functions are followed
 
 
 @dataclass
@@ -131,10 +133,10 @@ def build_code_map(sources: Sequence[str | Path], packages: Iterable[str] = PROJ
             continue    # Python 2 only syntax: the module stays unknown
     known = set(parsed)
     pkgs = {m.rsplit(".", 1)[0] for m in known if "." in m} | set(known)
-    classes: dict[str, set[str]] = defaultdict(set)   # class name -> modules defining it
+    classes: dict[str, set[str]] = defaultdict(set)   # class or function name -> modules defining it
     for mod, tree in parsed.items():
         for node in tree.body:
-            if isinstance(node, ast.ClassDef):
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 classes[node.name].add(mod)
     resolver = _Resolver(known, pkgs, classes, packages)
     for mod, tree in parsed.items():
@@ -254,10 +256,14 @@ class _Resolver:
             if nxt in self.known or nxt in self.packages:
                 mod = nxt
                 continue
-            # a class under a package: the one module of it that defines the class
-            defs = [m for m in self.classes.get(a, ()) if m == mod or m.startswith(mod + ".")]
-            if len(defs) == 1:
-                mod = defs[0]
+            # a class or function under a package (re-exported by its __init__, as ``nova.db``
+            # re-exports ``nova.db.api``): the module of it nearest the package that defines it
+            defs = [m for m in self.classes.get(a, ()) if m.startswith(mod + ".")]
+            if defs and mod not in self.classes.get(a, ()):
+                depth = min(m.count(".") for m in defs)
+                nearest = [m for m in defs if m.count(".") == depth]
+                if len(nearest) == 1:
+                    mod = nearest[0]
             break
         return mod if (mod in self.known or mod in self.packages) else None
 
@@ -296,6 +302,7 @@ def _index_module(cm: CodeMap, mod: str, tree: ast.Module, resolver: _Resolver) 
     cm.imports[mod] = sorted(imports)
     functions: dict[str, tuple[int, int]] = {}
     calls: dict[str, set[str]] = defaultdict(set)
+    local: dict[str, set[str]] = defaultdict(set)   # function -> this module's functions it calls
     for cls, fn in _functions(tree):
         end = getattr(fn, "end_lineno", None) or fn.lineno
         start = min([fn.lineno] + [d.lineno for d in fn.decorator_list])
@@ -307,6 +314,16 @@ def _index_module(cm: CodeMap, mod: str, tree: ast.Module, resolver: _Resolver) 
                 target = _call_target(node.func, bindings, self_attrs, resolver)
                 if target and target != mod:
                     calls[fn.name].add(target)
+                elif target is None:
+                    name = _local_name(node.func)
+                    if name and name != fn.name:
+                        local[fn.name].add(name)
+    # a function's helpers in the same module (``self._db_get(...)``, ``_do(...)``) call for it:
+    # their callees count as its own, LOCAL_DEPTH calls deep
+    for _ in range(LOCAL_DEPTH):
+        grown = {f: calls[f].union(*(calls.get(g, ()) for g in local[f] if g in functions)) for f in list(local)}
+        for f, v in grown.items():
+            calls[f] = v
     cm.functions[mod] = functions
     cm.calls[mod] = {k: sorted(v) for k, v in calls.items() if v}
 
@@ -355,6 +372,15 @@ def _call_target(func: ast.expr, bindings: dict, self_attrs: dict, resolver: _Re
     if base is None:
         return None
     return resolver.chain(base.split(".")[0], base.split(".")[1:] + rest)
+
+
+def _local_name(func: ast.expr) -> str | None:
+    """``f`` of a call ``f(...)``, ``self.f(...)`` or ``cls.f(...)`` (a function of this module)."""
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("self", "cls"):
+        return func.attr
+    return None
 
 
 _SELF_ATTRS_CACHE: dict = {}

@@ -76,6 +76,7 @@ CANDIDATE_FEATURES = (
     "code_calls",            # code map: frames of anomalous records whose function calls it
     "code_between",          # code map: called by an outer frame's function and calls the next frame's module
     "code_only",             # suggested by the code map only (no record, no memory)
+    "code_caller",           # code map: it calls the module of an innermost frame
 )
 
 
@@ -258,6 +259,8 @@ class CandidateContext:
     first_error: set       # modules of the first ERROR record (logger, innermost frame)
     sub_rank: dict
     n_subs: int
+    code_map: object = None
+    inner_modules: frozenset = frozenset()   # innermost OpenStack frame of each record
 
 
 def candidate_context(anomalies: list[Anomaly], memory: CauseMemory | None, exclude: int | None = None,
@@ -306,7 +309,7 @@ def candidate_context(anomalies: list[Anomaly], memory: CauseMemory | None, excl
             break
     sub_rank, n_subs = _subsystem_order(anomalies)
     return CandidateContext(anomalies, occurrences, as_logger, inner_own, by_mod, co, code, first_error,
-                            sub_rank, n_subs)
+                            sub_rank, n_subs, code_map, frozenset(a.path[-1] for a in anomalies if a.path))
 
 
 def code_evidence(anomalies: list[Anomaly], code_map) -> dict[str, dict]:
@@ -375,7 +378,16 @@ def candidate_features(mod: str, occ: list, ctx: CandidateContext, memory: Cause
         math.log1p(code["calls"]) if code else 0.0,
         1.0 if code and code["between"] else 0.0,
         1.0 if (not recs and code and mod not in ctx.by_mod and mod not in ctx.co) else 0.0,
+        1.0 if code_map_calls_inner(mod, ctx) else 0.0,
     ]
+
+
+def code_map_calls_inner(mod: str, ctx: "CandidateContext") -> bool:
+    cm = ctx.code_map
+    if cm is None:
+        return False
+    callees = set(cm.callees(mod))
+    return any(inner in callees for inner in ctx.inner_modules if inner != mod)
 
 
 def build_candidates(anomalies: list[Anomaly], memory: CauseMemory | None,
@@ -424,6 +436,7 @@ DEFAULT_WEIGHTS = {
     "module_prior": 0.5, "assoc_module": 1.0, "rarity": 0.5,
     "upstream": 0.3, "downstream": -0.3, "assoc_only": -1.0, "co_root": 0.5,
     "first_error": 0.0, "code_callee": 0.0, "code_calls": 0.0, "code_between": 0.0, "code_only": 0.0,
+    "code_caller": 0.0,
 }
 
 SUBSYSTEM_FEATURES = (
