@@ -162,6 +162,8 @@ def _self_describing(text: str, family, service, domain, source) -> LogEvent | N
             if sep == "T":
                 if "|" in text[19:34]:
                     return ovs.parse(text, service, source)
+                if family == "qemu":
+                    return libvirt.parse_qemu(text, service, source, domain)
                 return mariadb.parse(text, service, source) or libvirt.parse_qemu(text, service, source, domain)
             return None
         if n > 20 and text[4] == "/":

@@ -28,12 +28,18 @@ _LEVEL_WORDS = {
 }
 
 
+_LEVEL_WORDS.update({k.upper(): v for k, v in list(_LEVEL_WORDS.items())})
+_LEVEL_WORDS.update({k.capitalize(): v for k, v in list(_LEVEL_WORDS.items())})
+
+
 def level_of(word: str) -> str | None:
     """An oslo level for a daemon's level word (any case; Apache's trace1-8 is DEBUG)."""
-    w = word.lower()
-    level = _LEVEL_WORDS.get(w)
-    if level is None and w.startswith("trace"):
-        return "DEBUG"
+    level = _LEVEL_WORDS.get(word)   # the usual spellings (error, ERROR, Error) without lower()
+    if level is None:
+        w = word.lower()
+        level = _LEVEL_WORDS.get(w)
+        if level is None and w.startswith("trace"):
+            return "DEBUG"
     return level
 
 

@@ -15,6 +15,7 @@ from engine.grammars._common import add_ids, event, iso_epoch, level_of, minute_
 _LINE = re.compile(r"(\d{4}-\d\d-\d\d|\d{6}) ([ \d]\d):(\d\d):(\d\d) (?:(\d+) )?\[(\w+)\] (.*)", re.DOTALL)
 _ISO = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d):(\d\d(?:\.\d+)?)(Z|[+-]\d\d:\d\d) (\d+) \[(\w+)\] "
                   r"(?:\[[^\]]*\] )*(.*)", re.DOTALL)
+_minutes: dict[str, float] = {}   # 'date hh mi' as written -> epoch of that minute
 _SUBSYSTEM = re.compile(r"([A-Z][A-Za-z_]{1,15}): ")
 _PEER = re.compile(r"(?:@'|host: ')([\w.:-]+)'")
 
@@ -26,14 +27,21 @@ def parse(text: str, service: str | None, source: str | None):
         level = level_of(word)
         if level is None:
             return None
-        try:
-            if len(date) == 6:
-                y, mo, d = 2000 + int(date[:2]), int(date[2:4]), int(date[4:])
-            else:
-                y, mo, d = int(date[:4]), int(date[5:7]), int(date[8:])
-            ts = minute_epoch(y, mo, d, int(hh), int(mi)) + float(sec)
-        except ValueError:
-            return None
+        key = date + hh + mi
+        base = _minutes.get(key)
+        if base is None:
+            try:
+                if len(date) == 6:
+                    y, mo, d = 2000 + int(date[:2]), int(date[2:4]), int(date[4:])
+                else:
+                    y, mo, d = int(date[:4]), int(date[5:7]), int(date[8:])
+                base = minute_epoch(y, mo, d, int(hh), int(mi))
+            except ValueError:
+                return None
+            if len(_minutes) >= 65536:
+                _minutes.clear()
+            _minutes[key] = base
+        ts = base + float(sec)
     else:
         m = _ISO.match(text)
         if m is None:
