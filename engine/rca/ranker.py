@@ -2,10 +2,13 @@
 
 Anomalies are the errors, and the warnings normal runs (almost) never show.
 Candidates are every OpenStack module on their traceback paths, their
-loggers when they are OpenStack code, and the causes of similar past
-incidents (``CauseMemory``).
+loggers when they are OpenStack code, the causes of similar past
+incidents (``CauseMemory``), and with a code map (engine/rca/codemap.py) the
+modules the failing frames' functions call. ``candidate_context`` says which
+modules are candidates, ``candidate_features`` measures one: another kind of
+cause (infrastructure) can add its candidates beside them.
 
-Two learned logistic models, multiplied:
+Two learned models, multiplied:
 
 * which subsystem is the origin (SUBSYSTEM_FEATURES: which subsystem's
   services deviated first, how much of the anomaly they logged, whether they
@@ -13,7 +16,9 @@ Two learned logistic models, multiplied:
   similar past incidents. A Neutron fault often surfaces as a Nova error
   first and only: the past incidents with the same symptoms are what points
   back to Neutron;
-* which module within it (CANDIDATE_FEATURES: the innermost OpenStack frame
+* which module within it, by a learning-to-rank model (engine/rca/ltr.py; the
+  logistic model of before when there is no code map) over CANDIDATE_FEATURES
+  (the innermost OpenStack frame
   is usually the code that raised or made the bad call, generic helpers such
   as ``utils`` rarely are; how early it shows; whether the records were
   logged by its own service or forwarded; whether records of other services
