@@ -318,7 +318,8 @@ def score_groups(groups: Sequence[Group], service: Sequence) -> list[InfraCandid
         t0, mine = g.first, linked[i]
         # the share of the whole incident's (novel) service anomalies: a blip that explains the one error
         # beside it does not explain an incident whose other errors lie elsewhere
-        explains = explained[i] / total if total > 0 else 0.0
+        # (at least one novel record's worth: routine errors alone leave nothing much to explain)
+        explains = explained[i] / max(total, 1.0)
         precedes = 1.0 if mine and t0 <= min(e.timestamp for e, _ in mine) + LEAD_TOLERANCE else 0.0
         strong = sum(1 for _, w in mine if w >= HOST) / len(mine) if mine else 0.0
         starts = not any(o is not g and t0 - BURST <= o.first < t0 for o in groups)   # nothing failed just before
