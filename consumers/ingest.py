@@ -402,7 +402,8 @@ def _stateless(max_bytes: int) -> Decoder:
     return Decoder(WorkerSettings(max_message_bytes=max_bytes))
 
 
-def decode_value(value: bytes | None, max_bytes: int) -> LogEvent | Rejected:
-    """One message on its own (no key, so no continuation joins): for readers of a topic such as
-    the trainer. The worker uses a `Decoder`."""
+def decode_value(value: bytes | None, max_bytes: int) -> LogEvent | Joined | Rejected | Pending:
+    """One message without its key: for readers of a topic such as the trainer (the worker uses a
+    `Decoder`). Raw lines do not join (no key); a shaped record's lines still join by the stream
+    its metadata names (Joined: the record returned before holds the line; Pending: a CRI piece)."""
     return _stateless(max_bytes).decode(value, None)
