@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from engine.parsing import parse_line, service_from_source
+from engine.parsing import parse_line, parse_lines, service_from_source
 from engine.shapes.decode import SHAPES
 
 __all__ = ["RawRecord", "encode", "ENCODED_SHAPES", "ARRIVAL_DELAY"]
@@ -374,8 +374,6 @@ def _raw(r: RawRecord) -> list[Message]:
 
 def _log_event(r: RawRecord) -> list[Message]:
     """Our own schema, as `rca publish --format json` sends it."""
-    from engine.parsing import parse_lines
-
     event = next(iter(parse_lines(r.text.split("\n"), source=r.path)))
     event.host = r.host
     if event.timestamp is None:
