@@ -181,10 +181,11 @@ def run(command: dict, settings: Settings) -> int:
 
         fresh = bool(params.get("fresh")) or production is None
         if fresh:
+            learn = []
             bundle = train(TrainingData(runs=[fit], names=[params["source"]], labels=[False], root_causes=[None],
                                         lines=len(fit)), epochs=epochs, progress=progress)
-            learned = []
         else:
+            learn = [v for v in learn if v.get("evidence")]     # a verdict without records teaches nothing
             learned = to_lessons(learn)
             bundle = retrain(production.bundle, fit, learned, epochs=epochs, progress=progress)
         challenger = deviation_ratio(bundle, held)
@@ -199,7 +200,7 @@ def run(command: dict, settings: Settings) -> int:
                    **decision.metrics()}
         if labelled is not None:
             metrics.update(labelled_score=labelled[0], production_labelled_score=labelled[1])
-        n_learn, n_held = counts(learn if not fresh else []), counts(held_back)
+        n_learn, n_held = counts(learn), counts(held_back)
         run_params = {"command_id": command["command_id"], "source": params["source"], "epochs": epochs,
                       "warm_start": not fresh,
                       "base_model_version": production.version if production is not None and not fresh else None,
@@ -218,7 +219,7 @@ def run(command: dict, settings: Settings) -> int:
         result = {"promoted": promote, "reason": reason, "challenger_version": record.version,
                   "production_version": production.version if production is not None else None,
                   "warm_start": not fresh, "verdicts": n_learn, "verdicts_held": n_held}
-        _record_decision(record.run_id, result, learned_ids=[v["incident_id"] for v in learn] if not fresh else [],
+        _record_decision(record.run_id, result, learned_ids=[v["incident_id"] for v in learn],
                          held_ids=[v["incident_id"] for v in held_back])
         events.send("finished", run_id=record.run_id or "", run_name=record.run_name,
                     model_version=str(record.version), metrics=metrics, promotion=result)

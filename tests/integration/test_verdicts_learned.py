@@ -47,21 +47,54 @@ def again(events: list[LogEvent], shift: float) -> list[LogEvent]:
     return out
 
 
-def pick_runs(test_dir, labels, model) -> tuple[list[LogEvent], str, list[LogEvent]]:
-    """Two failed runs of the held-out set: one whose true cause the model ranks 2nd or 3rd (by the
-    batch analysis the incident stage runs over an incident's records), and one it ranks first (the
-    pattern the operator will call a false alarm)."""
-    second, first = None, None
+def raises_incident(model, events: list[LogEvent]) -> bool:
+    """Would the stream call one of the run's windows an incident (the window detector, then the
+    stall gate or its rescue, with the stall measured on the run's own activity)?"""
+    from engine.experience import window_rows
+    from engine.rca.model import window_decision
+
+    threshold = model.detector.scorers["window"].threshold
+    for x, stall, anomalous in window_rows(model, events):
+        novel = model.detector.probability(list(x), "window") >= threshold
+        if anomalous and (window_decision(model, novel, stall) if stall is not None else novel):
+            return True
+    return False
+
+
+def pick_runs(test_dir, labels, model) -> tuple[list[LogEvent], str, list[list[LogEvent]]]:
+    """Failed runs of the held-out set the stream should raise an incident for: one whose true cause
+    the model ranks 2nd or 3rd (by the batch analysis the incident stage runs over an incident's
+    records), and up to MAX_ALARMS of other subsystems it ranks first (patterns the operator will
+    call false alarms: those the stream does raise an incident for)."""
+    second, firsts = None, []
     for ref in list_runs(test_dir, labels):
         if ref.failure and ref.round == "round_1" and ref.root_module:
             events = load_run(ref.path)
+            if not raises_incident(model, events):
+                continue
             names = [rc.module for rc in rank_incident(problem_records(events), model)]
             if second is None and ref.root_module in names[1:3]:
                 second = (events, ref.root_module)
-            elif first is None and names[:1] == [ref.root_module] and ref.subsystem != "Nova":
-                first = events
-    assert second is not None and first is not None, "the generated sets changed: no such runs"
-    return second[0], second[1], first
+            elif names[:1] == [ref.root_module] and ref.subsystem != "Nova" and len(firsts) < MAX_ALARMS:
+                firsts.append(events)
+    assert second is not None and firsts, "the generated sets changed: no such runs"
+    return second[0], second[1], firsts
+
+
+MAX_ALARMS = 4
+
+
+def _scored(bootstrap, topic, stories, on_poll):
+    """Until every event of the stories is in a published window (and the incident stage done with it)."""
+    times = [(min(e.timestamp for e in st), max(e.timestamp for e in st)) for st in stories]
+    want = sum(len(st) for st in stories)
+
+    def count(ms):
+        return sum(m["value"]["event_count"] for m in ms if any(_within(m["value"], t) for t in times))
+
+    results = drain_until(bootstrap, topic, lambda ms: count(ms) >= want, timeout=300, on_poll=on_poll)
+    assert count(results) >= want, (count(results), want)
+    return results
 
 
 def _incidents(bootstrap, topic, until, timeout=240, on_poll=None) -> dict[str, dict]:
@@ -105,8 +138,9 @@ def test_b_c_confirmed_cause_ranks_first_and_rejected_pattern_stops_after_a_retr
     test_labels = make_dataset(tmp_path / "test", tests=10, hosts=2, minutes=5, seed=4)
     production = train(load_inputs([str(tmp_path / "train")], str(train_labels)), epochs=1)
     record = track_training(production, production_if_none=True)
-    fault, truth, alarm = pick_runs(tmp_path / "test", test_labels, production.rca_model)
-    alarm = again(alarm, 2 * 3600)     # two hours later: another story for the correlator
+    fault, truth, candidates = pick_runs(tmp_path / "test", test_labels, production.rca_model)
+    # each two hours after the last: separate stories for the correlator
+    candidates = [again(run, 2 * 3600 * (k + 1)) for k, run in enumerate(candidates)]
 
     worker = start_worker(**env)
 
@@ -122,15 +156,19 @@ def test_b_c_confirmed_cause_ranks_first_and_rejected_pattern_stops_after_a_retr
 
     serving(record.version)
     kafka = KafkaSettings(bootstrap_servers=bootstrap)
-    publish(fault + alarm, kafka, topics.logs, progress=False)
+    publish(fault + [e for run in candidates for e in run], kafka, topics.logs, progress=False)
+    _scored(bootstrap, topics.results, [fault, *candidates], alive)
     seen = _incidents(bootstrap, topics.incidents,
-                      lambda inc: any(truth in [c["module"] for c in i["root_causes"]] for i in _naming(inc, fault))
-                      and _naming(inc, alarm), on_poll=alive)
-    assert _naming(seen, alarm), "the pattern to reject raised no incident"
+                      lambda inc: any(truth in [c["module"] for c in i["root_causes"]] for i in _naming(inc, fault)),
+                      on_poll=alive)
+    seen = _latest(drain_until(bootstrap, topics.incidents, lambda ms: False, timeout=5)) or seen
+    alarms = [run for run in candidates if _naming(seen, run)]   # the stories the stream raised
+    assert alarms, "no pattern to reject raised an incident"
+    assert any(truth in [c["module"] for c in i["root_causes"]] for i in _naming(seen, fault)), seen
     fault_incident = next(i for i in _naming(seen, fault) if truth in [c["module"] for c in i["root_causes"]])
     before = [c["module"] for c in fault_incident["root_causes"]]
     assert before.index(truth) > 0, before          # the model does not rank it first
-    alarm_incidents = _naming(seen, alarm)
+    alarm_incidents = [i for run in alarms for i in _naming(seen, run)]
 
     confirmed = _cli(env, "incidents", "confirm", fault_incident["incident_id"], "--cause", truth, "--by", "test")
     assert confirmed.returncode == 0, confirmed.stderr
@@ -150,17 +188,13 @@ def test_b_c_confirmed_cause_ranks_first_and_rejected_pattern_stops_after_a_retr
     assert finished["promotion"]["verdicts"] == {"confirm": 1, "reject": len(alarm_incidents), "missed": 0}
     serving(finished["model_version"])
 
-    fault2, alarm2 = again(fault, DAY), again(alarm, DAY)
-    publish(alarm2 + fault2, kafka, topics.logs, progress=False)
-    # every window of both stories scored (and the incident stage done with them), then their incidents
-    times = [(min(e.timestamp for e in st), max(e.timestamp for e in st)) for st in (fault2, alarm2)]
-    results = drain_until(bootstrap, topics.results,
-                          lambda ms: sum(m["value"]["event_count"] for m in ms if any(_within(m["value"], t) for t in times))
-                          >= len(fault2) + len(alarm2), timeout=240, on_poll=alive)
-    assert sum(m["value"]["event_count"] for m in results
-               if any(_within(m["value"], t) for t in times)) >= len(fault2) + len(alarm2)
+    fault2, alarms2 = again(fault, DAY), [again(run, DAY) for run in alarms]
+    publish([e for run in alarms2 for e in run] + fault2, kafka, topics.logs, progress=False)
+    # every window of the stories scored (and the incident stage done with them), then their incidents
+    results = _scored(bootstrap, topics.results, [fault2, *alarms2], alive)
     incident_windows = {m["value"]["window_id"] for m in results
-                        if _within(m["value"], times[0]) and m["value"].get("incident_id")}
+                        if _within(m["value"], (min(e.timestamp for e in fault2), max(e.timestamp for e in fault2)))
+                        and m["value"].get("incident_id")}
     seen = _incidents(bootstrap, topics.incidents,
                       lambda inc: sum(i["window_count"] for i in _naming(inc, fault2)) >= len(incident_windows),
                       timeout=60, on_poll=alive)
@@ -168,9 +202,10 @@ def test_b_c_confirmed_cause_ranks_first_and_rejected_pattern_stops_after_a_retr
     assert second and any(i["root_causes"] for i in second), "the fault raised no incident the second time"
     main = max(second, key=lambda i: i["window_count"])
     after = [c["module"] for c in main["root_causes"]]
+    again_raised = [i for run in alarms2 for i in _naming(seen, run)]
     logging.getLogger(__name__).warning("confirmed cause %s: rank %d before the retrain, rank %d after; the rejected "
-                                        "pattern raised %d incident(s) before, %d after", truth,
+                                        "patterns raised %d incident(s) before, %d after", truth,
                                         before.index(truth) + 1, after.index(truth) + 1 if truth in after else -1,
-                                        len(alarm_incidents), len(_naming(seen, alarm2)))
+                                        len(alarm_incidents), len(again_raised))
     assert after[0] == truth, (before, after)
-    assert not _naming(seen, alarm2), [(i["incident_id"], i["root_causes"][:1]) for i in _naming(seen, alarm2)]
+    assert not again_raised, [(i["incident_id"], i["root_causes"][:1]) for i in again_raised]
