@@ -228,3 +228,15 @@ def test_journald_message_too_long_for_journalctl_is_said():
     shaped = ShapeReader().object(orjson.loads(b'{"__REALTIME_TIMESTAMP": "1796436672359000", "MESSAGE": null,'
                                                b' "_HOSTNAME": "h", "SYSLOG_IDENTIFIER": "nova-api"}'))
     assert "4096" in shaped.text and shaped.time == pytest.approx(1796436672.359)
+
+
+def test_journald_message_holding_oslo_json_is_unwrapped():
+    """use_journal and use_json together: the journal's MESSAGE is oslo.log's JSON object."""
+    obj = {"__REALTIME_TIMESTAMP": "1796436672359000", "_HOSTNAME": "ctl1", "_TRANSPORT": "journal",
+           "SYSLOG_IDENTIFIER": "nova-compute", "PRIORITY": "3", "LOGGER_NAME": "nova.compute.manager",
+           "MESSAGE": orjson.dumps(oslo_json()).decode()}
+    shaped = ShapeReader().object(obj)
+    assert shaped.shape == "journald" and shaped.host == "compute-1"   # the inner record's own host wins
+    assert shaped.service() == "nova-compute" and shaped.global_request_id == "req-9f8e"
+    ev = parsed(shaped)
+    assert ev.timestamp == pytest.approx(T0) and ev.request_id == "req-3c1b" and len(ev.frames) == 1
