@@ -103,12 +103,14 @@ def _as_json(fmt: str, source: str) -> bool:
 
 def synthetic(n: int, hosts: int = 8, seed: int = 1, fmt: str = "mixed") -> list[Record]:
     """`n` messages of a simulated cloud (faults included), in time order."""
-    from producers.simulate import Simulation, log_path, simulated_events
+    from producers.simulate import SUBSYSTEM, Simulation, log_path, simulated_events
 
     minutes = max(2.0, 1.2 * n / (hosts * 120))   # about 120 messages per host-minute
     out: list[Record] = []
     for ev in simulated_events(Simulation(hosts, minutes, seed, faults=3)):
-        source = f"{ev.host}:{log_path(Path(), ev.service).as_posix()}"
+        # an infrastructure daemon's record carries its own file path (/var/log/rabbitmq/...)
+        path = log_path(Path(), ev.service).as_posix() if ev.service in SUBSYSTEM else ev.source
+        source = f"{ev.host}:{path}"
         if _as_json(fmt, source):
             out.append(Record(ev.timestamp, (ev.host or "bench").encode(), event=ev.to_dict()))
         else:
