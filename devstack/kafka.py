@@ -83,16 +83,21 @@ def _start(cfg: StackSettings) -> int:
     (home / "log4j2.yaml").write_text(_LOG4J2)
     java = ["java", "-Xms256m", "-Xmx768m", f"-Dlog4j2.configurationFile={home / 'log4j2.yaml'}", "-cp", cp]
     if not (data / "meta.properties").exists():
-        import subprocess
-
-        cluster_id = _cluster_id()
-        fmt = subprocess.run(
-            java + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
-            capture_output=True, text=True,
-        )
-        if fmt.returncode != 0:
-            raise process.ServiceError(f"kafka storage format failed: {fmt.stdout}{fmt.stderr}")
+        format_storage(java, props, _cluster_id())
     return process.start(cfg.state_dir, NAME, java + [MARKER, str(props)])
+
+
+def format_storage(java: list[str], props: Path, cluster_id: str) -> None:
+    """Format a KRaft log folder once, before the first start (`kafka-storage.sh format`)."""
+    import subprocess
+
+    fmt = subprocess.run(
+        # `--cluster-id=ID` in one word: an id starting with "-" (1 in 64) was read as an option
+        java + ["kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props)],
+        capture_output=True, text=True,
+    )
+    if fmt.returncode != 0:
+        raise process.ServiceError(f"kafka storage format failed: {fmt.stdout}{fmt.stderr}")
 
 
 def _cluster_id() -> str:

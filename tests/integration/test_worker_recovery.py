@@ -63,4 +63,9 @@ def test_kill_9_then_restart_loses_no_event(stack, topics, start_worker):
     # for the same events, so de-duplicating by id counts every event exactly once
     copies = per_window(results)
     assert all(len(counts) == 1 for counts in copies.values()), {w: c for w, c in copies.items() if len(c) > 1}
-    assert sum(c.pop() for c in copies.values()) == len(events)
+    counted = sum(c.pop() for c in copies.values())
+    # on failure say whether the second worker was behind (its commit short of the end) or lost
+    # events (committed everything yet counted fewer), with its log
+    assert counted == len(events), (f"counted {counted} of {len(events)} events; second worker committed "
+                                    f"{committed_total(bootstrap, second.group, topics.logs)}; "
+                                    f"log tail:\n{second.log_text()[-4000:]}")
