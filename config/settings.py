@@ -8,6 +8,7 @@ Nothing here reads a file from the current directory.
 """
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -206,6 +207,25 @@ class UISettings(BaseSettings):
     recent: int = Field(50, gt=0)     # resolved incidents kept on the page besides the open ones
 
 
+class CodeSettings(BaseSettings):
+    """Where the code map of the OpenStack source comes from at training time (engine/rca/codemap.py,
+    engine/rca/codefetch.py; docs/accuracy.md, "Which release")."""
+
+    model_config = _frozen("RCA_CODE_")
+
+    # source trees, sdists, wheels or folders of them (os.pathsep-separated); set: used as given, nothing fetched
+    source: str = ""
+    # unset source: "pypi" fetches the release the training logs' tracebacks fit best from the index; "off": no code map
+    fetch: Literal["pypi", "off"] = "pypi"
+    index_url: str = "https://pypi.org"          # a PyPI mirror serving the JSON API (/pypi/{project}/json)
+    cache_dir: Path = PROJECT_ROOT / ".cache" / "code-source"   # downloaded archives and the releases chosen
+    timeout_seconds: float = Field(10.0, gt=0)   # per request; a slower index counts as offline
+    max_releases: int = Field(24, ge=1)          # archives tried per project, at most
+
+    def source_paths(self) -> list[str]:
+        return [p for p in self.source.split(os.pathsep) if p.strip()]
+
+
 # Every part of Settings: attribute name -> class, in the order `rca config show` lists them.
 PARTS: dict[str, type[BaseSettings]] = {
     "kafka": KafkaSettings,
@@ -216,6 +236,7 @@ PARTS: dict[str, type[BaseSettings]] = {
     "stack": StackSettings,
     "control": ControlSettings,
     "ui": UISettings,
+    "code": CodeSettings,
 }
 
 
@@ -230,6 +251,7 @@ class Settings:
     stack: StackSettings
     control: ControlSettings
     ui: UISettings
+    code: CodeSettings
 
     def __init__(self) -> None:
         # control is read (and validated) first, then the others in PARTS order
