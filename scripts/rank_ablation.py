@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.rca.codemap import default_code_map, frames_of  # noqa: E402
+from engine.rca.codemap import default_code_map, frames_of, python_of  # noqa: E402
 from engine.rca.dataset import list_runs  # noqa: E402
 from engine.rca.eval import load_for_ranking, ranking_cross_validate  # noqa: E402
 from engine.rca.ranker import CANDIDATE_FEATURES, Ranker  # noqa: E402
@@ -48,7 +48,8 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     refs = list_runs(args.dataset, args.labels)
     problems, sigs = load_for_ranking(refs)
-    cm = default_code_map(frames_of(e for evs in problems.values() for e in evs))
+    events = [e for evs in problems.values() for e in evs]
+    cm = default_code_map(frames_of(events), python=python_of(events))
     print("| ranking | " + " | ".join(c.replace("_", " ") for c in COLS) + " |")
     print("|---|" + "---|" * len(COLS))
 
@@ -59,7 +60,7 @@ def main() -> int:
     row("logistic, no code map (the ranking before)", lambda s: lambda inc: Ranker().fit(inc), 1)
     row("lambdarank, no code map", lambda s: lambda inc: Ranker().fit(inc, seed=s, learn_to_rank=True), args.seeds)
     if cm is None:
-        print("(no code map: set RCA_CODE_SOURCE)")
+        print("(no code map: set RCA_CODE_SOURCE, or let it be fetched: RCA_CODE_FETCH=pypi)")
         return 0
     row("lambdarank + code map (all features)", lambda s: lambda inc: Ranker().fit(inc, code_map=cm, seed=s), args.seeds)
     for name, drop in GROUPS.items():

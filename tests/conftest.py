@@ -1,11 +1,17 @@
 """Shared fixtures: the path to ../shared and the real local stack."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from config.settings import PROJECT_ROOT
+
+# Training in tests (and in the commands they start) never fetches OpenStack source from PyPI
+# for the code map (engine/rca/codefetch.py): that would make the suite slow and depend on the
+# network. The fetch's own tests pass their settings explicitly.
+os.environ["RCA_CODE_FETCH"] = "off"
 
 SHARED = PROJECT_ROOT.parent / "shared"
 LOGHUB_DIR = SHARED / "data" / "loghub-openstack-2k"

@@ -8,10 +8,12 @@ its functions (name -> first and last line) and, per function name, the OpenStac
 body calls; and the OpenStack modules it imports. Test code is left out. Only what the ranker
 needs is kept, so a bundle carries it (a few MB for three services) and needs no network.
 
-Where the source comes from (``build_code_map``): source trees or source distributions
-(``.tar.gz`` sdists as PyPI serves them, e.g. ``nova-16.1.6.tar.gz``) named by the operator
-(``RCA_CODE_SOURCE``: paths separated by ``:``; see docs/accuracy.md for how the release is
-chosen). With none, no code map: ranking is as without one.
+Where the source comes from (``default_code_map``): source trees, source distributions
+(``.tar.gz`` sdists as PyPI serves them, e.g. ``nova-16.1.6.tar.gz``) or wheels named by the
+operator (``RCA_CODE_SOURCE``: paths separated by ``:``); when none is named, the release the
+training logs' tracebacks fit best, fetched from PyPI (engine/rca/codefetch.py, unless
+``RCA_CODE_FETCH=off``; see docs/accuracy.md, "Which release"). With neither, no code map:
+ranking is as without one.
 
 Resolution is static and partial on purpose: names bound by imports (``from nova import
 objects``, ``from nova.db import api as db``), attribute chains down to the deepest known module
@@ -26,12 +28,15 @@ from __future__ import annotations
 import ast
 import logging
 import os
+import re
 import tarfile
+import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.settings import CodeSettings
 from engine.parsing import PROJECTS
 
 from .modules import module_from_path
@@ -39,6 +44,7 @@ from .modules import module_from_path
 log = logging.getLogger(__name__)
 
 SOURCE_ENV = "RCA_CODE_SOURCE"
+ARCHIVES = (".tar.gz", ".tgz", ".tar", ".whl", ".zip")   # what an archive of source may be
 MAX_FILE_BYTES = 2_000_000
 LOCAL_DEPTH = 1   # how deep a function's calls to its own module's functions are followed
 
@@ -54,6 +60,8 @@ class CodeMap:
     # module -> sorted OpenStack modules it imports
     imports: dict = field(default_factory=dict)
     sources: list = field(default_factory=list)   # what it was built from (names, not paths)
+    # project -> how its release was chosen: {"release", "fit", "tried": {release: fit}, "from"}
+    releases: dict = field(default_factory=dict)
 
     def callees(self, module: str, function: str | None = None) -> list[str]:
         """Modules a function of ``module`` calls (any function of it when ``function`` is None)."""
@@ -101,6 +109,10 @@ class CodeMap:
         state.pop("_callers", None)
         return state
 
+    def __setstate__(self, state):
+        # bundles pickled before a field existed load with its default
+        self.__dict__.update({"releases": {}, **state})
+
     @property
     def size(self) -> int:
         return len(self.functions)
@@ -145,37 +157,81 @@ def build_code_map(sources: Sequence[str | Path], packages: Iterable[str] = PROJ
     return cm
 
 
-def default_code_map(frames: Sequence[tuple[str, str, int]] = ()) -> CodeMap | None:
-    """The code map of the sources ``RCA_CODE_SOURCE`` names (None when unset or unreadable).
+def default_code_map(frames: Sequence[tuple[str, str, int]] = (), python: str | None = None,
+                     settings: CodeSettings | None = None) -> CodeMap | None:
+    """The code map training uses: of the sources ``RCA_CODE_SOURCE`` names, else of the releases
+    fetched from PyPI that ``frames`` fit best (engine/rca/codefetch.py), else None.
 
-    Each entry is a source tree, an sdist, or a folder of sdists (``nova-16.1.6.tar.gz``,
-    ``nova-17.0.13.tar.gz``, ...): of a folder's sdists, for each project the release whose
-    functions hold the most of ``frames`` (module, function, line of the training logs'
-    traceback frames) is taken, so the logs choose the release. Maps are built once per process.
+    ``frames``: (module, function, line) of the training logs' traceback frames; ``python``: the
+    Python version their paths name (``2.7``), if any. Each ``RCA_CODE_SOURCE`` entry is a source
+    tree, an archive, or a folder of archives (``nova-16.1.6.tar.gz``, ``nova-17.0.13.tar.gz``,
+    ...): of a folder's archives, for each project the release whose functions hold the most of
+    ``frames`` is taken, so the logs choose the release. Maps are built once per process.
     """
-    spec = os.environ.get(SOURCE_ENV, "").strip()
-    if not spec:
-        return None
+    settings = settings or CodeSettings()
+    paths = settings.source_paths()
+    if not paths:
+        if settings.fetch == "off":
+            return None
+        from .codefetch import fetched_code_map   # network code only where it is used
+        return fetched_code_map(frames, python, settings)
     chosen: list[CodeMap] = []
-    for entry in (p for p in spec.split(os.pathsep) if p):
+    releases: dict[str, dict] = {}
+    for entry in paths:
         path = Path(entry)
-        sdists = sorted(path.glob("*.tar.gz")) if path.is_dir() else []
-        if not sdists:
-            cm = _built(path)
+        archives = sorted(p for p in path.iterdir() if p.name.endswith(ARCHIVES)) if path.is_dir() else []
+        if not archives:
+            cm = built(path)
             if cm is not None:
                 chosen.append(cm)
             continue
         by_project: dict[str, list[Path]] = defaultdict(list)
-        for sd in sdists:
-            by_project[sd.name[:-len(".tar.gz")].rsplit("-", 1)[0]].append(sd)
+        for archive in archives:
+            by_project[archive_release(archive.name)[0]].append(archive)
         for project, options in sorted(by_project.items()):
-            maps = [(cm.frame_fit(frames), sd.name, cm) for sd in options if (cm := _built(sd)) is not None]
+            maps = [(cm.frame_fit(frames), a.name, cm) for a in options if (cm := built(a)) is not None]
             if maps:
                 fit, name, cm = max(maps, key=lambda t: (t[0], t[1]))
                 log.info("code map: %s chosen for %s (frame fit %.3f of %s)", name, project, fit,
                          ", ".join(f"{n} {f:.3f}" for f, n, _ in maps))
+                releases[project] = {"release": archive_release(name)[1], "fit": round(fit, 4),
+                                     "tried": {archive_release(n)[1]: round(f, 4) for f, n, _ in maps},
+                                     "from": SOURCE_ENV}
                 chosen.append(cm)
-    return merge(chosen)
+    out = merge(chosen)
+    if out is not None:
+        out.releases.update(releases)
+    return out
+
+
+def archive_release(name: str) -> tuple[str, str]:
+    """(project, version) of an sdist or wheel file name: ``nova-16.1.6.tar.gz``,
+    ``nova-16.1.6-py2.py3-none-any.whl`` -> ("nova", "16.1.6")."""
+    if name.endswith(".whl") and name.count("-") >= 4:   # {name}-{version}[-{build}]-{py}-{abi}-{platform}.whl
+        project, version = name.split("-")[:2]
+        return project, version
+    stem = name
+    for ext in ARCHIVES:
+        if stem.endswith(ext):
+            stem = stem[:-len(ext)]
+            break
+    project, _, version = stem.rpartition("-")
+    return (project, version) if project else (stem, "")
+
+
+def python_of(events: Iterable) -> str | None:
+    """The Python version the traceback paths of these events name most (``/usr/lib/python2.7/
+    site-packages/nova/...`` -> ``2.7``), or None: which releases could have run there."""
+    seen: dict[str, int] = defaultdict(int)
+    for e in events:
+        for f in e.frames:
+            m = _PYTHON_PATH.search(f.file or "")
+            if m:
+                seen[m.group(1)] += 1
+    return max(seen, key=lambda v: (seen[v], v)) if seen else None
+
+
+_PYTHON_PATH = re.compile(r"/python(\d+\.\d+)/")
 
 
 def merge(maps: Sequence[CodeMap]) -> CodeMap | None:
@@ -189,10 +245,12 @@ def merge(maps: Sequence[CodeMap]) -> CodeMap | None:
         out.calls.update(m.calls)
         out.imports.update(m.imports)
         out.sources.extend(m.sources)
+        out.releases.update(m.releases)
     return out
 
 
-def _built(path: Path) -> CodeMap | None:
+def built(path: Path) -> CodeMap | None:
+    """The code map of one source (tree or archive), built once per process."""
     key = str(path.resolve())
     if key not in _CACHE:
         _CACHE[key] = build_code_map([path])
@@ -203,23 +261,63 @@ _CACHE: dict = {}
 
 
 def _read_source(src: Path, packages: frozenset) -> Iterator[tuple[str, str]]:
-    """(module, text) of every non-test .py file of ``packages`` in a directory or a .tar.gz sdist."""
+    """(module, text) of every non-test .py file of ``packages`` in a directory, an sdist
+    (.tar.gz) or a wheel (.whl, a zip)."""
     if src.is_dir():
         base = src.parent if (src / "__init__.py").is_file() else src
         for path in sorted(src.rglob("*.py")):
             mod = _module_of(str(path.relative_to(base)), packages)
             if mod and path.stat().st_size <= MAX_FILE_BYTES:
                 yield mod, path.read_text(encoding="utf-8", errors="replace")
-    elif src.is_file() and src.name.endswith((".tar.gz", ".tgz", ".tar")):
-        with tarfile.open(src) as tf:
-            for member in tf:
-                if not member.isfile() or not member.name.endswith(".py") or member.size > MAX_FILE_BYTES:
-                    continue
-                mod = _module_of(member.name, packages)
-                if mod:
-                    fh = tf.extractfile(member)
-                    if fh is not None:
-                        yield mod, fh.read().decode("utf-8", errors="replace")
+    elif src.is_file() and src.name.endswith(ARCHIVES):
+        yield from _read_archive(src, packages, None)
+
+
+def read_modules(archive: Path, modules: Iterable[str], packages: Iterable[str] = PROJECTS) -> dict[str, str]:
+    """Source text of only these modules of an archive (a wheel is read member by member, an sdist
+    streamed once): enough to see which release the frames fit, without building a map."""
+    return dict(_read_archive(Path(archive), frozenset(packages), frozenset(modules)))
+
+
+def _read_archive(src: Path, packages: frozenset, wanted: frozenset | None) -> Iterator[tuple[str, str]]:
+    def keep(name: str, size: int) -> str | None:
+        if not name.endswith(".py") or size > MAX_FILE_BYTES:
+            return None
+        mod = _module_of(name, packages)
+        return mod if mod and (wanted is None or mod in wanted) else None
+
+    if src.name.endswith((".whl", ".zip")):
+        with zipfile.ZipFile(src) as zf:
+            for info in zf.infolist():
+                if not info.is_dir() and (mod := keep(info.filename, info.file_size)):
+                    yield mod, zf.read(info).decode("utf-8", errors="replace")
+        return
+    with tarfile.open(src) as tf:
+        for member in tf:
+            if member.isfile() and (mod := keep(member.name, member.size)):
+                fh = tf.extractfile(member)
+                if fh is not None:
+                    yield mod, fh.read().decode("utf-8", errors="replace")
+
+
+def function_spans(text: str) -> dict[str, tuple[int, int]] | None:
+    """Function name -> (first line with decorators, last line) of a module's source, as a
+    ``CodeMap`` keeps them (None: it does not parse)."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    return _spans(tree)
+
+
+def _spans(tree: ast.Module) -> dict[str, tuple[int, int]]:
+    functions: dict[str, tuple[int, int]] = {}
+    for _, fn in _functions(tree):
+        end = getattr(fn, "end_lineno", None) or fn.lineno
+        start = min([fn.lineno] + [d.lineno for d in fn.decorator_list])
+        old = functions.get(fn.name)
+        functions[fn.name] = (min(start, old[0]), max(end, old[1])) if old else (start, end)
+    return functions
 
 
 def _module_of(rel: str, packages: frozenset) -> str | None:
@@ -300,14 +398,10 @@ def _index_module(cm: CodeMap, mod: str, tree: ast.Module, resolver: _Resolver) 
                     imports.add(target)
     imports.discard(mod)
     cm.imports[mod] = sorted(imports)
-    functions: dict[str, tuple[int, int]] = {}
+    functions = _spans(tree)
     calls: dict[str, set[str]] = defaultdict(set)
     local: dict[str, set[str]] = defaultdict(set)   # function -> this module's functions it calls
     for cls, fn in _functions(tree):
-        end = getattr(fn, "end_lineno", None) or fn.lineno
-        start = min([fn.lineno] + [d.lineno for d in fn.decorator_list])
-        old = functions.get(fn.name)
-        functions[fn.name] = (min(start, old[0]), max(end, old[1])) if old else (start, end)
         self_attrs = _self_attrs(cls, bindings, resolver) if cls is not None else {}
         for node in ast.walk(fn):
             if isinstance(node, ast.Call):

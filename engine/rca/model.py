@@ -69,7 +69,8 @@ class RCAModel:
         used by neither the profile nor the detector). Without labels every
         run is taken as normal. root_causes[i]: the faulty module of a failed
         run (``nova.compute.manager``), or None. ``code_map``: an engine/rca/codemap.py
-        ``CodeMap`` of the release the logs come from; None: the one ``RCA_CODE_SOURCE`` names
+        ``CodeMap`` of the release the logs come from; None: the one ``RCA_CODE_SOURCE`` names,
+        else the release fetched from PyPI that the incidents' traceback frames fit best
         (``codemap.default_code_map``), if any, else ranking without code candidates.
         """
         n = len(runs)
@@ -93,7 +94,8 @@ class RCAModel:
         incidents = [(find_anomalies(runs[i], self.profile), root_causes[i])
                      for i in range(n) if labels[i] and root_causes[i]]
         if code_map is None:
-            code_map = codemap.default_code_map(codemap.frames_of(a.event for inc, _ in incidents for a in inc))
+            events = [a.event for inc, _ in incidents for a in inc]
+            code_map = codemap.default_code_map(codemap.frames_of(events), python=codemap.python_of(events))
         self.ranker = Ranker().fit(incidents, code_map=code_map)
         self.metadata = {
             "fitted_at": time.time(), "runs": n, "normal_runs": len(normal),
@@ -107,7 +109,8 @@ class RCAModel:
             "stall_rescue": None if self.followups.rescue is None else round(self.followups.rescue, 4),
             "incident_gap": self.incident_gap,
             "ranker": "lambdarank" if self.ranker.ltr is not None else "logistic",
-            "code_map": None if code_map is None else {"sources": list(code_map.sources), "modules": code_map.size},
+            "code_map": None if code_map is None else {"sources": list(code_map.sources), "modules": code_map.size,
+                                                       "releases": dict(getattr(code_map, "releases", None) or {})},
         }
         log.info("RCA model fitted: %s", self.metadata)
         return self
