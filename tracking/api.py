@@ -96,6 +96,25 @@ def _save_untracked(store: FileStore, backend: Backend, bundle: ModelBundle, clo
     return name, store.url_for(f"{name}/"), manifest
 
 
+def bundle_params(bundle: ModelBundle) -> dict[str, str]:
+    """Run parameters the bundle itself tells, whoever trained it (`rca train`, a retrain): the
+    release of each project its code map was built from (engine/rca/codemap.py), so a run shows
+    which OpenStack code its ranking learned from. Empty for a bundle without that record."""
+    rca = (bundle.metadata or {}).get("rca") or {}
+    if "code_map" not in rca:
+        return {}
+    code = rca["code_map"]
+    if not code:
+        return {"code_map": "none"}
+    releases = code.get("releases") or {}
+    out = {"code_map": ", ".join(f"{p} {r.get('release')}" for p, r in sorted(releases.items()))
+           or ", ".join(code.get("sources") or ())}
+    origins = sorted({str(r.get("from")) for r in releases.values() if r.get("from")})
+    if origins:
+        out["code_map_from"] = ", ".join(origins)
+    return out
+
+
 def track_training(bundle: ModelBundle, *, params: Mapping[str, Any] | None = None,
                    metrics: Mapping[str, Any] | None = None,
                    history: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
@@ -115,7 +134,8 @@ def track_training(bundle: ModelBundle, *, params: Mapping[str, Any] | None = No
     series = {} if history is None else (dict(history) if isinstance(history, Mapping) else {"loss": list(history)})
     manifest_fields = {"metrics": metrics, "data_summary": dict(data_summary) if data_summary is not None else None}
     backend.signing_key()          # a bad key setting fails here, before any work is tracked
-    with TrackedRun("train", enabled=enabled, backend=backend, params=dict(params or {}), clock=clock) as run:
+    params = {**bundle_params(bundle), **dict(params or {})}
+    with TrackedRun("train", enabled=enabled, backend=backend, params=params, clock=clock) as run:
         manifest = run.put_bundle(bundle, **manifest_fields)
         if manifest is not None:
             run.set_tags({"model_sha256": manifest["sha256"], "model_signed": bool(manifest.get("signature"))})
