@@ -266,6 +266,18 @@ def test_read_modules_reads_only_those_asked_for(tmp_path):
     assert archive_release("nova-16.1.6.tar.gz") == ("nova", "16.1.6")
 
 
+def test_the_model_records_the_chosen_releases(synth):
+    from engine.rca import RCAModel
+    from engine.rca.codemap import CodeMap
+
+    runs, labels, roots = synth[:3]
+    releases = {"nova": {"release": "16.1.6", "fit": 0.859, "from": "https://pypi.org"}}
+    model = RCAModel().fit(runs, labels, roots, code_map=CodeMap(sources=["nova-16.1.6.tar.gz"], releases=releases))
+    assert model.metadata["code_map"]["releases"] == releases
+    # no source named and the fetch off (tests/conftest.py): no code map, as before
+    assert RCAModel().fit(runs, labels, roots).metadata["code_map"] is None
+
+
 def test_the_chosen_releases_become_run_parameters():
     code_map = {"sources": ["nova-16.1.6-py2.py3-none-any.whl"], "modules": 925,
                 "releases": {"nova": {"release": "16.1.6", "from": "https://pypi.org"}}}
