@@ -13,10 +13,18 @@ LOGS = TP("logs", 0)
 
 
 class FakeConsumer:
-    def __init__(self, committed=None):
+    def __init__(self, committed=None, assigned=(), high=None):
         self._committed_offset = dict(committed or {})
         self.paused: set = set()
         self.sought: list = []
+        self.assigned = set(assigned)
+        self.high = dict(high or {})
+
+    def assignment(self):
+        return set(self.assigned)
+
+    async def highwaters(self, *tps):
+        return {tp: self.high[tp] for tp in tps if tp in self.high}
 
     def pause_partitions(self, tps):
         self.paused |= set(tps)
@@ -126,3 +134,51 @@ def test_a_seek_back_whose_records_do_not_come_is_sought_again_a_few_times(monke
         run_alone(repair.reread())
     assert consumer.sought == [(LOGS, 10)] * (1 + redelivery.MAX_RESEEKS) and not consumer.paused
     assert not any(repair.skipped(msg(o)) for o in range(10, 42))   # then they come, in order
+
+
+def silent_setup(monkeypatch, high: int, committed: int = 10):
+    now = fake_clock(monkeypatch, 100.0)
+    consumer = FakeConsumer({LOGS: committed}, assigned=[LOGS, TP("other", 0)], high={LOGS: high})
+    repair = GapRepair(SimpleNamespace(consumer=consumer, rebalancing=False))
+    repair.watched.add(LOGS.topic)
+    return repair, consumer, now
+
+
+def test_a_partition_with_records_that_stays_silent_is_sought_to_the_expected_offset(monkeypatch):
+    repair, consumer, now = silent_setup(monkeypatch, high=25)
+    consumer.paused.add(LOGS)                 # however Faust came to stop reading it
+    run_alone(repair.reread())                # the partition's clock starts
+    now[0] += redelivery.SILENT_SECONDS / 2 + 0.1
+    run_alone(repair.reread())
+    assert consumer.sought == []              # not silent long enough yet
+    now[0] += redelivery.SILENT_SECONDS
+    run_alone(repair.reread())
+    assert consumer.sought == [(LOGS, 10)] and LOGS not in consumer.paused   # the commit: nothing read since
+    assert not any(repair.skipped(msg(o)) for o in range(10, 25))           # then its records pass in order
+    assert repair.next_offset[LOGS] == 25
+
+
+def test_a_silent_partition_goes_on_from_the_last_record_handed_over(monkeypatch):
+    repair, consumer, now = silent_setup(monkeypatch, high=25)
+    assert not any(repair.skipped(msg(o)) for o in range(10, 15))
+    while not consumer.sought and now[0] < 200:
+        now[0] += 1.0
+        run_alone(repair.reread())
+    assert consumer.sought == [(LOGS, 15)]
+
+
+def test_a_quiet_partition_with_nothing_to_read_is_left_alone(monkeypatch):
+    repair, consumer, now = silent_setup(monkeypatch, high=10)
+    for _ in range(6):
+        now[0] += redelivery.SILENT_SECONDS
+        run_alone(repair.reread())
+    assert consumer.sought == []
+
+
+def test_a_busy_agent_is_backpressure_not_a_stall(monkeypatch):
+    repair, consumer, now = silent_setup(monkeypatch, high=25)
+    repair.busy = 1                           # an agent waits for scoring or delivery: nothing is read
+    for _ in range(6):
+        now[0] += redelivery.SILENT_SECONDS
+        run_alone(repair.reread())
+    assert consumer.sought == []
