@@ -192,10 +192,14 @@ class GapRepair:
                 continue
             else:
                 await self._skip_deleted(tp, gap)
-            await self.app.consumer.seek(tp, gap.start)
-            self.app.consumer.resume_partitions({tp})
-            gap.since, gap.sought = time.monotonic(), True
+            await self._seek_back(tp, gap)
         await self._wake_silent()
+
+    async def _seek_back(self, tp: TP, gap: Gap) -> None:
+        """Read the partition again from the gap's start; its records are then awaited."""
+        await self.app.consumer.seek(tp, gap.start)
+        self.app.consumer.resume_partitions({tp})
+        gap.since, gap.sought = time.monotonic(), True
 
     async def _wake_silent(self) -> None:
         """Seek a stalled partition (records to read, none handed to an idle agent for
@@ -237,9 +241,7 @@ class GapRepair:
                 consumer.resume_flow()   # left stopped after a rebalance: nothing at all is fetched
             gap = self.gaps[tp] = Gap(expected, now)
             await self._skip_deleted(tp, gap)
-            await consumer.seek(tp, gap.start)
-            consumer.resume_partitions({tp})
-            gap.since, gap.sought = time.monotonic(), True
+            await self._seek_back(tp, gap)
 
     async def _skip_deleted(self, tp: TP, gap: Gap) -> None:
         """Records below the log-start offset were deleted by retention: they never come, so the
