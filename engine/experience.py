@@ -37,7 +37,7 @@ from engine.rca.features import RUN_FEATURES, run_features, signature
 from engine.rca.followups import Activity
 from engine.rca.model import (RESCUE_BOUNDS, STALL_GATE_BOUNDS, STALL_GATE_POSITION, RCAModel,
                               _occurrences, _steps, first_problem_time, stream_windows)
-from engine.rca.ranker import NOVEL_SHARE, Ranker, build_candidates, find_anomalies
+from engine.rca.ranker import NOVEL_SHARE, Ranker, build_candidates, find_anomalies, ranking_anomalies
 from schemas.log_event import LogEvent
 
 log = logging.getLogger(__name__)
@@ -261,7 +261,7 @@ def refit(base: RCAModel, experience: Experience, verdicts: Sequence[Lesson] = (
     for le in lessons:
         if le.failed and le.cause and le.events:
             events = [unpack(d) for d in le.events]
-            incidents.append((find_anomalies(events, model.profile), le.cause))
+            incidents.append((ranking_anomalies(events, model.profile), le.cause))
     if incidents:
         # a ranker that learned with a map of the code (engine/rca/codemap.py) keeps using it
         code_map = getattr(base.ranker, "code_map", None)
@@ -290,7 +290,7 @@ def _weigh_verdicts(model: RCAModel, lessons: Sequence[Lesson]) -> None:
         return
     for le in lessons:
         if le.failed and le.cause and le.events and le.origin in ("confirmed", "missed"):
-            anomalies = find_anomalies([unpack(d) for d in le.events], model.profile)
+            anomalies = ranking_anomalies([unpack(d) for d in le.events], model.profile)
             code_map = getattr(model.ranker, "code_map", None)
             cands = {c.module for c in (build_candidates(anomalies, None, code_map=code_map) if code_map is not None
                                         else build_candidates(anomalies, None))}

@@ -225,14 +225,14 @@ def ranking_cross_validate(refs: Sequence[RunRef], problems: dict[str, list[LogE
     """Batch root-cause ranking only, on the folds of ``cross_validate`` (a minute instead of
     twenty: for choosing ranking features and an ablation).
 
-    ``problems``: run_id -> the errors and warnings of each failed run with a root cause (the
-    only records ``find_anomalies`` keeps); ``signatures``: run_id -> the set of signatures of
+    ``problems``: run_id -> the errors, warnings and rare INFO records of each failed run with a
+    root cause (what ``ranking_anomalies`` may keep); ``signatures``: run_id -> the set of signatures of
     every run (the normal profile). Each fold's profile, anomalies and training incidents are
     those ``fit_model`` and ``analyze`` use, so the ranking figures equal the batch CV's ``rca``
     ones. ``fit_ranker(incidents) -> Ranker``; returns {level_topk: share} and ``incidents``.
     """
     from .features import NormalProfile, signature
-    from .ranker import find_anomalies
+    from .ranker import ranking_anomalies
 
     hits: dict[str, int] = {f"{lvl}_top{k}": 0 for lvl in LEVELS for k in (1, 3)}
     n = 0
@@ -245,7 +245,7 @@ def ranking_cross_validate(refs: Sequence[RunRef], problems: dict[str, list[LogE
 
         def anomalies(r):
             ev = problems[r.run_id]
-            return find_anomalies(ev, profile, sigs=[signature(e) for e in ev])
+            return ranking_anomalies(ev, profile, sigs=[signature(e) for e in ev])
 
         ranker = fit_ranker([(anomalies(r), r.root_module) for r in train if r.failure and r.root_module])
         for r in test:
@@ -264,14 +264,30 @@ def ranking_cross_validate(refs: Sequence[RunRef], problems: dict[str, list[LogE
 
 
 def load_for_ranking(refs: Sequence[RunRef]) -> tuple[dict[str, list[LogEvent]], dict[str, set[str]]]:
-    """(problems, signatures) for ``ranking_cross_validate``: loads each run once, keeps little."""
-    from .features import signature
+    """(problems, signatures) for ``ranking_cross_validate``: loads each run once, keeps little.
 
-    problems: dict[str, list[LogEvent]] = {}
+    A failed run's INFO records are kept when their signature is in at most RARE_INFO_SHARE of
+    all fault-free runs: a superset of those a fold's profile finds novel (NOVEL_SHARE of its
+    own fault-free runs), so the ranking's INFO fallback sees what it would see in ``rca eval``."""
+    from .features import signature
+    from .ranker import NOVEL_SHARE
+
+    kept: dict[str, list[LogEvent]] = {}
     sigs: dict[str, set[str]] = {}
     for r in refs:
         events = load_run(r.path)
         sigs[r.run_id] = {signature(e) for e in events}
         if r.failure and r.root_module:
-            problems[r.run_id] = [e for e in events if e.level in ERROR_LEVELS or e.level == "WARNING"]
+            kept[r.run_id] = [e for e in events if e.level in ERROR_LEVELS or e.level in ("WARNING", "INFO")]
+    normal = [sigs[r.run_id] for r in refs if r.failure is False]
+    seen: dict[str, int] = {}
+    for run in normal:
+        for sig in run:
+            seen[sig] = seen.get(sig, 0) + 1
+    rare = max(RARE_INFO_SHARE, 2 * NOVEL_SHARE) * max(len(normal), 1)
+    problems = {rid: [e for e in evs if e.level != "INFO" or seen.get(signature(e), 0) <= rare]
+                for rid, evs in kept.items()}
     return problems, sigs
+
+
+RARE_INFO_SHARE = 0.1

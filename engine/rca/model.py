@@ -26,7 +26,7 @@ from .detector import Detector, calibrate_threshold
 from .features import RUN_FEATURES, NormalProfile, run_features, signature
 from .followups import Activity, FollowUps
 from .modules import package_of, subsystem_of
-from .ranker import Anomaly, Candidate, Ranker, find_anomalies
+from .ranker import Anomaly, Candidate, Ranker, find_anomalies, ranking_anomalies
 from .report import Incident, Report, RootCause, TimelineEntry, cap_evidence
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class RCAModel:
             y.append(int(bool(labels[i])))
         self.detector = Detector().fit(X, y)
         self._calibrate_windows(runs, labels, normal_set)
-        incidents = [(find_anomalies(runs[i], self.profile), root_causes[i])
+        incidents = [(ranking_anomalies(runs[i], self.profile), root_causes[i])
                      for i in range(n) if labels[i] and root_causes[i]]
         if code_map is None:
             events = [a.event for inc, _ in incidents for a in inc]
@@ -273,17 +273,21 @@ def analyze(events: Sequence[LogEvent], model: RCAModel, issue: str | None = Non
                       a.event.message.split("\n", 1)[0][:500], a.novelty >= 0.5)
         for a in anomalies[:MAX_TIMELINE]
     ]
-    if not (is_incident or issue or force_rank) or not anomalies:
+    if not (is_incident or issue or force_rank):
         return report
-    ranked = _apply_issue(model.ranker.rank(anomalies), issue)
+    # an incident always has anomalies; an asked-for ranking with none looks at novel INFO records
+    ranked_on = anomalies or ranking_anomalies(events, model.profile, sigs=sigs)
+    if not ranked_on:
+        return report
+    ranked = _apply_issue(model.ranker.rank(ranked_on), issue)
     causes = [_root_cause(i + 1, c) for i, c in enumerate(ranked[:MAX_ROOT_CAUSES])]
     # infrastructure components (rabbitmq, libvirtd, ...) whose own lines precede and explain the
     # service errors go first; no infrastructure event: unchanged (engine/rca/infra.py)
-    causes = infra.rank_with_infrastructure(anomalies, causes, MAX_ROOT_CAUSES)
+    causes = infra.rank_with_infrastructure(ranked_on, causes, MAX_ROOT_CAUSES)
     report.candidates = causes
     if is_incident or issue:
         report.root_causes = causes
-        report.incidents = [_incident(anomalies, causes, score)]
+        report.incidents = [_incident(ranked_on, causes, score)]
     return report
 
 

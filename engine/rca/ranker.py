@@ -101,18 +101,44 @@ class Anomaly:
 
 def find_anomalies(events: Sequence[LogEvent], profile: NormalProfile,
                    sigs: Sequence[str] | None = None) -> list[Anomaly]:
-    """Errors, plus warnings that normal runs (almost) never show, in time order.
+    """Errors, plus warnings that normal runs (almost) never show, in time order: what says there
+    is something to rank (detection's evidence).
 
     ``sigs``: ``signature(e)`` of every event, in order, when the caller has them already.
     """
+    return _anomalies(events, profile, sigs, ("WARNING",))
+
+
+def ranking_anomalies(events: Sequence[LogEvent], profile: NormalProfile,
+                      sigs: Sequence[str] | None = None) -> list[Anomaly]:
+    """What a ranking (and its training) looks at: ``find_anomalies``, or when there are none,
+    the INFO records normal runs (almost) never show.
+
+    Why the INFO fallback: a fault whose exception the API turns into a 4xx answer logs no error
+    at all (nova's ``HTTP exception thrown: Keypair data is invalid`` is INFO); its one novel INFO
+    record still says which service failed the request. Only when nothing worse is in sight, so
+    the ranking of every incident with an error or a novel warning is unchanged; detection never
+    uses it.
+    """
+    return find_anomalies(events, profile, sigs) or _anomalies(events, profile, sigs, ("INFO",), novel_only=True)
+
+
+def _anomalies(events: Sequence[LogEvent], profile: NormalProfile, sigs: Sequence[str] | None,
+               novel_levels: tuple[str, ...], novel_only: bool = False) -> list[Anomaly]:
+    """Records of ERROR_LEVELS (unless ``novel_only``) and of ``novel_levels`` when novel."""
     out: list[Anomaly] = []
     max_rarity = -math.log(0.5 / (profile.n_runs + 1.0)) if profile.n_runs else 1.0
     for i, e in enumerate(events):
-        if e.parse_error is not None or (e.level not in ERROR_LEVELS and e.level != "WARNING"):
+        if e.parse_error is not None:
+            continue
+        if e.level in novel_levels:
+            novel = True
+        elif e.level in ERROR_LEVELS and not novel_only:
+            novel = False
+        else:
             continue
         sig = sigs[i] if sigs is not None else signature(e)
-        share = profile.share(sig)
-        if e.level == "WARNING" and share > NOVEL_SHARE:
+        if novel and profile.share(sig) > NOVEL_SHARE:
             continue
         novelty = min(profile.rarity(sig) / max_rarity, 1.0) if profile.n_runs else 1.0
         sub = subsystem_of_service(e.service) or subsystem_of(e.logger if is_project_module(e.logger) else None)
