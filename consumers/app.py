@@ -208,7 +208,8 @@ def build_app(settings: Settings, pipeline: Pipeline, model_ref: str | None = No
         for w, result in zip(windows, results):
             if result["is_incident"]:
                 blast.attach(w, result)   # its own lines' subgraph, for the incident stage only
-            topic = correlation_topic if result["is_incident"] else results_topic
+            # a quiet window with records of a recent incident's lead-up goes by the incident stage too
+            topic = correlation_topic if result["is_incident"] or result.get("evidence_events") else results_topic
             await topic.send(key=w.id.encode(), value=schemas.encode(result), callback=delivered)
 
     async def send_dead_letters(handled, msg) -> None:

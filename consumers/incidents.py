@@ -237,7 +237,7 @@ class Correlator:
         if end is not None and end > self.event_time:
             self.event_time = end
         if not result.get("is_incident"):
-            return []
+            return self._late_context(result.get("evidence_events") or [])
         wid = result["window_id"]
         if wid in self.window_incident:
             return []      # a re-delivered result: already counted
@@ -252,6 +252,30 @@ class Correlator:
                 self._absorb(inc, self.incidents.pop(other))
         self._add(inc, window)
         return self._publish(inc)
+
+    def _late_context(self, records: list[dict]) -> list[dict]:
+        """A quiet window's records that led up to open incidents (engine/rca/evidence.py
+        ``late_context``): each joins the incidents whose span, from ``link_seconds`` before their
+        first window, holds it; a published incident whose first three causes change is updated."""
+        out: list[dict] = []
+        if not records:
+            return out
+        times = [_ts(d.get("timestamp")) for d in records]
+        for iid in sorted(self.incidents, key=lambda i: (self.incidents[i]["first_seen"], i)):
+            inc = self.incidents[iid]
+            lo, hi = inc["first_seen"] - self.config.link_seconds, inc["last_seen"]
+            mine = [d for d, t in zip(records, times) if t is not None and lo <= t <= hi]
+            if not mine:
+                continue
+            before = len(inc["evidence_events"])
+            self._add_evidence(inc, mine)
+            if not inc["published"] or len(inc["evidence_events"]) == before:
+                continue
+            analysis = self._analysis(inc)
+            ranking = [_cause_key(rc) for rc in analysis[:3]] if analysis else inc["ranking"]
+            if ranking != inc["ranking"]:
+                out.extend(self._publish(inc))
+        return out
 
     def expire(self, event_time: float | None = None) -> list[dict]:
         """Resolve incidents quiet for ``quiet_seconds`` of event time; their last messages.

@@ -366,9 +366,15 @@ class Pipeline:
             quiet_records = analysis.pop(CONTEXT_KEY, None)
             if quiet_records:
                 self.recent.add(quiet_records)
+                # what led up to an incident window that closed before this one: the incident stage
+                # adds it to that incident (consumers/incidents.py, Correlator.observe)
+                late = self.recent.late_context(quiet_records, self.cfg.window_seconds)
+                if late:
+                    analysis["evidence_events"] = late
             elif "evidence_events" in analysis:   # an incident window carries what led up to it
                 analysis["evidence_events"] = (self.recent.context(window.start, self.cfg.window_seconds)
                                                + analysis["evidence_events"])
+                self.recent.incident_window(window.start, window.end)
             if analysis["is_incident"] and analysis.get("request_ids"):
                 # the incident stage joins windows on the request chain, not only the window's own ids
                 analysis["request_ids"] = sorted(self.chains.expand(analysis["request_ids"]))[:MAX_IDS]

@@ -29,6 +29,7 @@ from schemas.log_event import LogEvent
 MAX_WINDOW_EVENTS = 60
 MAX_CONTEXT_EVENTS = 30        # records of the quiet windows before an incident window, carried along
 MAX_RECENT_EVENTS = 400        # what the window stage remembers of them
+MAX_RECENT_INCIDENT_WINDOWS = 64   # incident windows a later quiet window's records may belong to
 CONTEXT_KEY = "_anomalous_events"   # a quiet window's records in an analysis, for the worker only
 MAX_INCIDENT_EVENTS = 200
 MAX_EVENT_CHARS = 4000
@@ -109,10 +110,18 @@ class RecentAnomalies:
     error, a novel warning in another session); batch analysis sees them because it sees the
     whole run. An incident window carries the ones of the ``gap`` seconds before it (at most
     ``MAX_CONTEXT_EVENTS``), so the incident is ranked over what led up to it too.
+
+    Windows of different sessions close in their own time, so the quiet window holding a fault's
+    first error often closes *after* the incident window it led up to (on the large set's CV, a
+    cinder-volume error 3 s before nova-compute's incident window, in a window that closed later:
+    the incident was ranked without it). ``late_context`` gives such a window's records that fall
+    in the span of a recent incident window (from ``gap`` before it to its end), for the incident
+    stage to add to that incident.
     """
 
     def __init__(self, cap: int = MAX_RECENT_EVENTS) -> None:
         self._records: deque[tuple[float, dict[str, Any]]] = deque(maxlen=cap)
+        self._incidents: deque[tuple[float, float]] = deque(maxlen=MAX_RECENT_INCIDENT_WINDOWS)
 
     def add(self, events: Iterable[LogEvent]) -> None:
         for e in events:
@@ -123,3 +132,17 @@ class RecentAnomalies:
         """Records between ``gap`` seconds before ``start`` and ``start``, bounded."""
         recent = [d for t, d in self._records if start - gap <= t <= start]
         return select(recent, MAX_CONTEXT_EVENTS)
+
+    def incident_window(self, start: float, end: float) -> None:
+        """An incident window closed: quiet windows closing after it may hold what led up to it."""
+        self._incidents.append((start, end))
+
+    def late_context(self, events: Iterable[LogEvent], gap: float) -> list[dict[str, Any]]:
+        """A quiet window's records within ``gap`` seconds before a recent incident window's
+        start and its end, packed, bounded (none: nothing of it belongs to a recent incident)."""
+        spans = list(self._incidents)
+        if not spans:
+            return []
+        late = [pack(e) for e in events
+                if e.timestamp is not None and any(s - gap <= e.timestamp <= end for s, end in spans)]
+        return select(late, MAX_CONTEXT_EVENTS) if late else []
