@@ -267,9 +267,7 @@ class Correlator:
             mine = [d for d, t in zip(records, times) if t is not None and lo <= t <= hi]
             if not mine:
                 continue
-            before = len(inc["evidence_events"])
-            self._add_evidence(inc, mine)
-            if not inc["published"] or len(inc["evidence_events"]) == before:
+            if not self._add_evidence(inc, mine) or not inc["published"]:
                 continue
             analysis = self._analysis(inc)
             ranking = [_cause_key(rc) for rc in analysis[:3]] if analysis else inc["ranking"]
@@ -425,10 +423,15 @@ class Correlator:
         if w["evidence"]:
             self._add_evidence(inc, w["evidence"])
 
-    def _add_evidence(self, inc: dict, records: list[dict]) -> None:
-        inc["evidence_events"] = select(inc["evidence_events"] + list(records), self.config.max_evidence_events)
+    def _add_evidence(self, inc: dict, records: list[dict]) -> bool:
+        """Add records to the incident's evidence (bounded); whether its evidence changed."""
+        kept = select(inc["evidence_events"] + list(records), self.config.max_evidence_events)
+        if kept == inc["evidence_events"]:
+            return False            # records it had already (a redelivery): its analysis stands
+        inc["evidence_events"] = kept
         inc["analysis"] = None      # ranked again when next published
         self._evidence_dirty.add(inc["incident_id"])
+        return True
 
     def _absorb(self, inc: dict, other: dict) -> None:
         """Merge ``other`` (a younger incident) into ``inc``."""

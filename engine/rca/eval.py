@@ -263,6 +263,9 @@ def ranking_cross_validate(refs: Sequence[RunRef], problems: dict[str, list[LogE
     return out
 
 
+RARE_INFO_SHARE = 0.1   # load_for_ranking keeps INFO records at most this share of fault-free runs show
+
+
 def load_for_ranking(refs: Sequence[RunRef]) -> tuple[dict[str, list[LogEvent]], dict[str, set[str]]]:
     """(problems, signatures) for ``ranking_cross_validate``: loads each run once, keeps little.
 
@@ -289,5 +292,3 @@ def load_for_ranking(refs: Sequence[RunRef]) -> tuple[dict[str, list[LogEvent]],
                 for rid, evs in kept.items()}
     return problems, sigs
 
-
-RARE_INFO_SHARE = 0.1

@@ -26,7 +26,7 @@ from .detector import Detector, calibrate_threshold
 from .features import RUN_FEATURES, NormalProfile, run_features, signature
 from .followups import Activity, FollowUps
 from .modules import package_of, subsystem_of
-from .ranker import Anomaly, Candidate, Ranker, find_anomalies, ranking_anomalies
+from .ranker import Anomaly, Candidate, Ranker, find_anomalies, quiet_anomalies, ranking_anomalies
 from .report import Incident, Report, RootCause, TimelineEntry, cap_evidence
 
 log = logging.getLogger(__name__)
@@ -276,7 +276,7 @@ def analyze(events: Sequence[LogEvent], model: RCAModel, issue: str | None = Non
     if not (is_incident or issue or force_rank):
         return report
     # an incident always has anomalies; an asked-for ranking with none looks at novel INFO records
-    ranked_on = anomalies or ranking_anomalies(events, model.profile, sigs=sigs)
+    ranked_on = anomalies or quiet_anomalies(events, model.profile, sigs=sigs)   # = ranking_anomalies
     if not ranked_on:
         return report
     ranked = _apply_issue(model.ranker.rank(ranked_on), issue)
